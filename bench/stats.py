@@ -1,0 +1,135 @@
+"""Success statistics: Wilson intervals, CALVIN chain metrics and per-task tables.
+
+All functions are pure and JSON-friendly (plain floats, ints, ``None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from scipy.stats import binomtest
+
+#: Number of subtasks in a CALVIN chain.
+CHAIN_LENGTH = 5
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion.
+
+    Args:
+        successes: Number of successes ``k`` (0 <= k <= trials).
+        trials: Number of trials ``n``. With ``n == 0`` nothing is known and the interval is
+            ``(0.0, 1.0)``.
+        confidence: Confidence level, 0.95 by default.
+
+    Returns:
+        ``(low, high)`` as plain floats.
+    """
+    successes, trials = int(successes), int(trials)
+    if trials < 0 or not 0 <= successes <= max(trials, 0):
+        raise ValueError(f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
+    if trials == 0:
+        return 0.0, 1.0
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def _check_completed(completed: Sequence[int], horizon: int) -> list[int]:
+    values = [int(c) for c in completed]
+    if not values:
+        raise ValueError("no chains: chain metrics need at least one chain")
+    bad = [c for c in values if not 0 <= c <= horizon]
+    if bad:
+        raise ValueError(f"completed counts must lie in 0..{horizon}, got {bad[:5]}")
+    return values
+
+
+def success_rates(completed: Sequence[int], horizon: int = CHAIN_LENGTH) -> list[float]:
+    """Fraction of chains with at least ``i`` consecutive successes, for ``i = 1..horizon``.
+
+    ``completed[c]`` is the number of subtasks chain ``c`` completed before its first failure.
+    Example: ``success_rates([0, 1, 5, 3]) == [0.75, 0.5, 0.5, 0.25, 0.25]``.
+    """
+    values = _check_completed(completed, horizon)
+    return [sum(c >= i for c in values) / len(values) for i in range(1, horizon + 1)]
+
+
+def success_rates_ci(
+    completed: Sequence[int], horizon: int = CHAIN_LENGTH, confidence: float = 0.95
+) -> list[tuple[float, float]]:
+    """Wilson interval of each entry of :func:`success_rates`."""
+    values = _check_completed(completed, horizon)
+    return [
+        wilson_interval(sum(c >= i for c in values), len(values), confidence) for i in range(1, horizon + 1)
+    ]
+
+
+def average_length(completed: Sequence[int], horizon: int = CHAIN_LENGTH) -> float:
+    """Mean number of consecutive successes per chain (CALVIN's "average length", 0..horizon)."""
+    values = _check_completed(completed, horizon)
+    return sum(values) / len(values)
+
+
+def chain_trials(tasks: Sequence[str], completed: int, attempted: int) -> list[tuple[str, bool]]:
+    """The ``(task, success)`` trials of one chain.
+
+    The first ``attempted`` tasks were tried; the first ``completed`` of them succeeded. A chain
+    stops at its first failure, so at most one trial per chain fails.
+    """
+    if not 0 <= completed <= attempted <= len(tasks):
+        raise ValueError(f"need 0 <= completed <= attempted <= {len(tasks)}, got {completed}, {attempted}")
+    return [(tasks[j], j < completed) for j in range(attempted)]
+
+
+def per_task_table(
+    trials: Iterable[tuple[str, bool]], tasks: Iterable[str] = (), confidence: float = 0.95
+) -> dict[str, dict]:
+    """Per-task successes, trials, rate and Wilson interval, sorted by task name.
+
+    Args:
+        trials: ``(task, success)`` pairs, one per attempt (see :func:`chain_trials`).
+        tasks: Extra task names to list even without trials (their ``rate`` is ``None`` and their
+            interval ``(0, 1)``), e.g. tasks of a chain that stopped before reaching them.
+        confidence: Confidence level of the intervals.
+
+    Returns:
+        ``{task: {"successes", "trials", "rate", "ci_low", "ci_high"}}``.
+    """
+    counts: dict[str, list[int]] = {name: [0, 0] for name in tasks}
+    for task, success in trials:
+        entry = counts.setdefault(task, [0, 0])
+        entry[0] += bool(success)
+        entry[1] += 1
+    table = {}
+    for task in sorted(counts):
+        k, n = counts[task]
+        low, high = wilson_interval(k, n, confidence)
+        table[task] = {
+            "successes": k,
+            "trials": n,
+            "rate": k / n if n else None,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    return table
+
+
+def summarize_chains(records: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
+    """Chain metrics of episode records (keys ``tasks``, ``completed``, ``steps``, ``stop_reason``).
+
+    Returns ``n_chains``, ``success_rates`` (1..5 in a row), ``success_rates_ci`` (Wilson ``[low,
+    high]`` per entry), ``avg_len``, ``per_task`` (see :func:`per_task_table`), ``n_errors``
+    (chains stopped by an ``error:`` reason) and ``env_steps`` (all steps of all chains).
+    """
+    completed = [r["completed"] for r in records]
+    trials = [t for r in records for t in chain_trials(r["tasks"], r["completed"], len(r["steps"]))]
+    return {
+        "n_chains": len(records),
+        "success_rates": success_rates(completed),
+        "success_rates_ci": [list(ci) for ci in success_rates_ci(completed, confidence=confidence)],
+        "avg_len": average_length(completed),
+        "per_task": per_task_table(trials, confidence=confidence),
+        "n_errors": sum(r["stop_reason"].startswith("error:") for r in records),
+        "env_steps": sum(sum(r["steps"]) for r in records),
+    }

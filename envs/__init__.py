@@ -1,0 +1,32 @@
+"""Simulated environments and their judges (task oracles).
+
+Importing this package registers the Gymnasium ids:
+
+- ``robovlm/CalvinPlayTable-v0``: the CALVIN-style play table; keyword ``scene`` in A, B, C, D.
+- ``robovlm/CalvinPlayTable-A-v0`` ... ``-D-v0``: the same with the scene fixed.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+CALVIN_ENV_ID = "robovlm/CalvinPlayTable-v0"
+CALVIN_SCENES = ("A", "B", "C", "D")
+
+
+def calvin_env_id(scene: str) -> str:
+    return f"robovlm/CalvinPlayTable-{scene}-v0"
+
+
+def _register() -> None:
+    if CALVIN_ENV_ID in registry:
+        return
+    register(id=CALVIN_ENV_ID, entry_point="envs.calvin.env:CalvinEnv", max_episode_steps=360)
+    for scene in CALVIN_SCENES:
+        register(
+            id=calvin_env_id(scene),
+            entry_point="envs.calvin.env:CalvinEnv",
+            max_episode_steps=360,
+            kwargs={"scene": scene},
+        )
+
+
+_register()

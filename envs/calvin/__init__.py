@@ -1,0 +1,1 @@
+"""CALVIN-style play-table suite: PyBullet scene, task oracle, chains and language."""

@@ -1,0 +1,312 @@
+"""Gymnasium environment of the CALVIN-style play table.
+
+Observations follow CALVIN's meaning (``rgb_static``, ``rgb_gripper``, ``robot_obs`` (15),
+``scene_obs`` (24)); actions are 7-D relative (0.02 m / 0.05 rad per unit, added to the previous
+target pose) or absolute (target TCP position and Euler angles); gripper +1 open, -1 close.
+Control runs at 30 Hz with 8 physics sub-steps at 240 Hz.
+
+Use :meth:`CalvinEnv.begin_subtask` to start judging a task: from then on ``step`` reports
+``info["success"]`` (reward 1 and ``terminated`` on success) by comparing the scene info at that
+moment with the current one. ``reset(options={"state": {...}})`` builds the physical start of a
+symbolic chain state; ``options={"task": name}`` starts judging that task right away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+from gymnasium import spaces
+
+from envs.calvin import scene as sc
+from envs.calvin.camera import GripperCamera, StaticCamera
+from envs.calvin.robot import WORKSPACE_HIGH, WORKSPACE_LOW, Panda
+from envs.calvin.tasks import check_task, is_success
+
+CONTROL_HZ = 30
+PHYSICS_HZ = 240
+SUBSTEPS = PHYSICS_HZ // CONTROL_HZ
+POS_SCALE = 0.02
+ORN_SCALE = 0.05
+CAMERAS = ("static", "gripper")
+ACTION_MODES = ("relative", "absolute")
+CONTACT_DISTANCE = 0.002
+SETTLE_STEPS = 24  # physics steps after a reset so that blocks come to rest
+
+
+class CalvinEnv(gym.Env):
+    """The play table with a Panda arm; one episode = one start state (see module doc)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
+
+    def __init__(
+        self,
+        scene: str = "D",
+        cameras: Sequence[str] = CAMERAS,
+        static_size: int = 200,
+        gripper_size: int = 84,
+        action_mode: str = "relative",
+        render_mode: str | None = None,
+    ) -> None:
+        self.cfg = sc.get_scene(scene)
+        cameras = tuple(cameras)
+        unknown = [c for c in cameras if c not in CAMERAS]
+        if unknown:
+            raise ValueError(f"unknown camera(s) {unknown}; valid cameras: {', '.join(CAMERAS)}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"unknown action_mode {action_mode!r}; valid: {', '.join(ACTION_MODES)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, 'rgb_array'")
+        for name, size in (("static_size", static_size), ("gripper_size", gripper_size)):
+            if not isinstance(size, int) or size < 8:
+                raise ValueError(f"{name} must be an integer >= 8, got {size!r}")
+        self.scene_name = scene
+        self.cameras = cameras
+        self.action_mode = action_mode
+        self.render_mode = render_mode
+        self.static_camera = StaticCamera(static_size)
+        self.gripper_camera = GripperCamera(gripper_size)
+
+        obs_spaces: dict[str, spaces.Space] = {}
+        if "static" in cameras:
+            obs_spaces["rgb_static"] = spaces.Box(0, 255, (static_size, static_size, 3), np.uint8)
+        if "gripper" in cameras:
+            obs_spaces["rgb_gripper"] = spaces.Box(0, 255, (gripper_size, gripper_size, 3), np.uint8)
+        obs_spaces["robot_obs"] = spaces.Box(-np.inf, np.inf, (15,), np.float32)
+        obs_spaces["scene_obs"] = spaces.Box(-np.inf, np.inf, (24,), np.float32)
+        self.observation_space = spaces.Dict(obs_spaces)
+        if action_mode == "relative":
+            self.action_space = spaces.Box(-1.0, 1.0, (7,), np.float32)
+        else:
+            low = np.concatenate([WORKSPACE_LOW, [-np.pi] * 3, [-1.0]]).astype(np.float32)
+            high = np.concatenate([WORKSPACE_HIGH, [np.pi] * 3, [1.0]]).astype(np.float32)
+            self.action_space = spaces.Box(low, high, (7,), np.float32)
+
+        self.cid = p.connect(p.DIRECT)
+        self._task: str | None = None
+        self._task_start: dict | None = None
+        self.symbolic_state: dict | None = None
+        self._built = False
+
+    # --- world ---------------------------------------------------------------------------------
+    def _build(self, state: dict) -> None:
+        cid = self.cid
+        p.resetSimulation(physicsClientId=cid)
+        p.setPhysicsEngineParameter(
+            fixedTimeStep=1.0 / PHYSICS_HZ,
+            numSolverIterations=50,
+            deterministicOverlappingPairs=1,
+            physicsClientId=cid,
+        )
+        p.setGravity(0, 0, -9.8, physicsClientId=cid)
+        self.desk, self.links = sc.build_desk(cid, self.cfg)
+        self.robot = Panda(cid)
+        placements = sc.symbolic_block_positions(state, self.np_random, self.cfg)
+        self.blocks = {
+            c: sc.build_block(cid, c, self.cfg.block_sizes[c], placements[c][:3], placements[c][3])
+            for c in sc.BLOCKS
+        }
+        self._link_names = {(self.desk, -1): "table"}
+        self._link_names.update({(self.desk, idx): name for name, idx in self.links.items()})
+        self._block_of = {uid: f"{c}_block" for c, uid in self.blocks.items()}
+        self._built = True
+
+        joints = {
+            "slider": sc.SLIDER_TRAVEL if state.get("slider") == "left" else 0.0,
+            "drawer": sc.DRAWER_TRAVEL if state.get("drawer") == "open" else 0.0,
+            "button": 0.0,
+            "switch": sc.SWITCH_TRAVEL if int(state.get("lightbulb", 0)) else 0.0,
+        }
+        for name, q in joints.items():
+            p.resetJointState(self.desk, self.links[name], q, physicsClientId=cid)
+        self._hold_parts()
+        self._shown_led = self._shown_lightbulb = None  # the rebuilt desk has its default colours
+        self.led = int(state.get("led", 0))
+        self._button_down = False
+        for _ in range(SETTLE_STEPS):
+            p.stepSimulation(physicsClientId=cid)
+        self._pos_target, orn = self.robot.tcp_pose()
+        self._orn_target = np.array(p.getEulerFromQuaternion(orn))
+        self._update_lights()
+
+    def _hold_parts(self) -> None:
+        """Joint friction for the articulated parts and the button's spring."""
+        for name, force in (("slider", 8.0), ("drawer", 8.0), ("switch", 6.0)):
+            p.setJointMotorControl2(
+                self.desk,
+                self.links[name],
+                p.VELOCITY_CONTROL,
+                targetVelocity=0,
+                force=force,
+                physicsClientId=self.cid,
+            )
+        p.setJointMotorControl2(
+            self.desk,
+            self.links["button"],
+            p.POSITION_CONTROL,
+            targetPosition=0.0,
+            force=12.0,
+            positionGain=0.3,
+            physicsClientId=self.cid,
+        )
+
+    def _joint(self, name: str) -> float:
+        return float(p.getJointState(self.desk, self.links[name], physicsClientId=self.cid)[0])
+
+    def _update_lights(self) -> None:
+        pressed = self._joint("button") > sc.BUTTON_TRAVEL / 2
+        if pressed and not self._button_down:
+            self.led = 1 - self.led
+        self._button_down = pressed
+        self.lightbulb = int(self._joint("switch") > sc.SWITCH_TRAVEL / 2)
+        colors = {
+            "led": sc.LED_ON if self.led else sc.LED_OFF,
+            "lightbulb": sc.BULB_ON if self.lightbulb else sc.BULB_OFF,
+        }
+        if self.cameras or self.render_mode:
+            for name, rgba in colors.items():
+                if getattr(self, f"_shown_{name}", None) != rgba:
+                    p.changeVisualShape(self.desk, self.links[name], rgbaColor=rgba, physicsClientId=self.cid)
+                    setattr(self, f"_shown_{name}", rgba)
+
+    # --- observations --------------------------------------------------------------------------
+    def scene_obs(self) -> np.ndarray:
+        """CALVIN's scene_obs: slider, drawer, button, switch, lightbulb, led, 3 x block pose."""
+        values = [self._joint(n) for n in ("slider", "drawer", "button", "switch")] + [
+            self.lightbulb,
+            self.led,
+        ]
+        for c in sc.BLOCKS:
+            pos, orn = p.getBasePositionAndOrientation(self.blocks[c], physicsClientId=self.cid)
+            values.extend(pos)
+            values.extend(p.getEulerFromQuaternion(orn))
+        return np.array(values, dtype=np.float32)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        if "static" in self.cameras:
+            obs["rgb_static"] = self.static_camera.render(self.cid)
+        if "gripper" in self.cameras:
+            obs["rgb_gripper"] = self.gripper_camera.render(self.cid, self.robot.uid, self.robot.hand_link)
+        obs["robot_obs"] = self.robot.observation()
+        obs["scene_obs"] = self.scene_obs()
+        return obs
+
+    def _contacts(self, body: int) -> frozenset[str]:
+        names = set()
+        for c in p.getContactPoints(bodyA=body, physicsClientId=self.cid):
+            if c[8] > CONTACT_DISTANCE:
+                continue
+            other, link = c[2], c[4]
+            if other == self.robot.uid:
+                names.add("robot")
+            elif other in self._block_of:
+                names.add(self._block_of[other])
+            elif other == self.desk:
+                names.add(self._link_names.get((self.desk, link), "table"))
+        return frozenset(names)
+
+    def scene_info(self) -> dict[str, Any]:
+        """The state the task oracle judges (see :mod:`envs.calvin.tasks`)."""
+        blocks = {}
+        for c, uid in self.blocks.items():
+            pos, orn = p.getBasePositionAndOrientation(uid, physicsClientId=self.cid)
+            lin, ang = p.getBaseVelocity(uid, physicsClientId=self.cid)
+            blocks[c] = {
+                "pos": np.array(pos),
+                "orn": np.array(orn),
+                "lin_vel": np.array(lin),
+                "ang_vel": np.array(ang),
+                "contacts": self._contacts(uid),
+            }
+        return {
+            "joints": {n: self._joint(n) for n in ("slider", "drawer", "button", "switch")},
+            "lights": {"lightbulb": self.lightbulb, "led": self.led},
+            "blocks": blocks,
+        }
+
+    def robot_holds(self) -> list[str]:
+        """Blocks that touch the robot only (held in the gripper)."""
+        info = self.scene_info()
+        return [c for c, b in info["blocks"].items() if b["contacts"] == {"robot"}]
+
+    # --- gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"state", "task"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; valid: 'state', 'task'")
+        state = options.get("state")
+        if state is None:
+            from envs.calvin.chains import initial_states
+
+            states = initial_states()
+            state = states[int(self.np_random.integers(len(states)))]
+        self.symbolic_state = dict(state)
+        self._build(self.symbolic_state)
+        self._task = None
+        self._task_start = None
+        if options.get("task") is not None:
+            self.begin_subtask(options["task"])
+        return self._obs(), self._info()
+
+    def begin_subtask(self, task: str) -> None:
+        """Judge ``task`` from now on: the oracle's start info is the current scene info."""
+        check_task(task)
+        if not self._built:
+            raise RuntimeError("call reset() before begin_subtask()")
+        self._task = task
+        self._task_start = self.scene_info()
+
+    def _info(self, scene_info: dict | None = None) -> dict[str, Any]:
+        info: dict[str, Any] = {"scene": self.scene_name}
+        if self._task is not None:
+            current = scene_info if scene_info is not None else self.scene_info()
+            info["task"] = self._task
+            info["success"] = bool(is_success(self._task, self._task_start, current))
+        return info
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        arr = np.asarray(action, dtype=np.float64)
+        if arr.shape != (7,):
+            raise ValueError(f"action must have shape (7,), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"action contains NaN or inf: {arr.tolist()}")
+        return arr
+
+    def step(self, action):
+        if not self._built:
+            raise RuntimeError("call reset() before step()")
+        a = self._check_action(action)
+        if self.action_mode == "relative":
+            a[:6] = np.clip(a[:6], -1.0, 1.0)
+            self._pos_target = self._pos_target + a[:3] * POS_SCALE
+            self._orn_target = self._orn_target + a[3:6] * ORN_SCALE
+        else:
+            self._pos_target = a[:3].copy()
+            self._orn_target = a[3:6].copy()
+        self._pos_target = np.clip(self._pos_target, WORKSPACE_LOW, WORKSPACE_HIGH)
+        self._orn_target = (self._orn_target + np.pi) % (2 * np.pi) - np.pi
+        quat = p.getQuaternionFromEuler(self._orn_target)
+        self.robot.command_joints(self.robot.inverse_kinematics(self._pos_target, np.array(quat)))
+        self.robot.command_gripper(a[6])
+        for _ in range(SUBSTEPS):
+            p.stepSimulation(physicsClientId=self.cid)
+        self._update_lights()
+        info = self._info()
+        success = bool(info.get("success", False))
+        return self._obs(), float(success), success, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self.static_camera.render(self.cid)
+
+    def close(self) -> None:
+        if getattr(self, "cid", None) is not None and p.isConnected(self.cid):
+            p.disconnect(self.cid)
+        self.cid = None

@@ -1,0 +1,149 @@
+"""Franka Panda arm: loading with light visual meshes, inverse kinematics and gripper control."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pybullet as p
+import pybullet_data
+
+ROBOT_BASE = (-0.1, -0.56, 0.30)
+ARM_JOINTS = 7
+# Home configuration: TCP above the table centre, gripper pointing down, fingers open.
+HOME_JOINTS = (0.5138, -0.6509, 0.5896, -2.6036, 0.3814, 2.0099, 1.6194)
+JOINT_LOWER = np.array([-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973])
+JOINT_UPPER = np.array([2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
+ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 120.0, 120.0)
+FINGER_FORCE = 100.0
+FINGER_OPEN = 0.04  # per finger, metres
+WORKSPACE_LOW = np.array([-0.65, -0.75, 0.3])
+WORKSPACE_HIGH = np.array([0.65, 0.3, 0.9])
+
+
+@functools.lru_cache(maxsize=1)
+def light_panda_urdf() -> str:
+    """pybullet_data's Panda with the low-poly collision meshes also used as visual meshes.
+
+    The stock visual meshes hold about 100k triangles, which dominates TinyRenderer's cost; the
+    collision meshes hold about 3.5k and still show the arm's shape.
+    """
+    src_dir = Path(pybullet_data.getDataPath()) / "franka_panda"
+    text = (src_dir / "panda.urdf").read_text()
+    text = text.replace("package://meshes/visual/", "package://meshes/collision/")
+    text = text.replace("package://meshes/", f"{src_dir.as_posix()}/meshes/")
+    out_dir = Path(tempfile.gettempdir()) / f"robovlm_bench_{os.getuid() if hasattr(os, 'getuid') else 0}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "panda_light.urdf"
+    if not out.exists() or out.read_text() != text:
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    return str(out)
+
+
+class Panda:
+    """The arm inside one PyBullet client."""
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self.uid = p.loadURDF(
+            light_panda_urdf(),
+            basePosition=ROBOT_BASE,
+            useFixedBase=True,
+            flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT,
+            physicsClientId=cid,
+        )
+        names = {
+            p.getJointInfo(self.uid, j, physicsClientId=cid)[12].decode(): j
+            for j in range(p.getNumJoints(self.uid, physicsClientId=cid))
+        }
+        self.tcp_link = names["panda_grasptarget"]
+        self.hand_link = names["panda_hand"]
+        self.arm_joints = list(range(ARM_JOINTS))
+        self.finger_joints = [names["panda_leftfinger"], names["panda_rightfinger"]]
+        for j in self.finger_joints:
+            p.changeDynamics(self.uid, j, lateralFriction=1.5, spinningFriction=0.003, physicsClientId=cid)
+        self._ranges = list(JOINT_UPPER - JOINT_LOWER)
+        self.reset(HOME_JOINTS)
+
+    def reset(self, joints=HOME_JOINTS, gripper_open: bool = True) -> None:
+        for j, q in zip(self.arm_joints, joints, strict=True):
+            p.resetJointState(self.uid, j, q, physicsClientId=self.cid)
+        width = FINGER_OPEN if gripper_open else 0.0
+        for j in self.finger_joints:
+            p.resetJointState(self.uid, j, width, physicsClientId=self.cid)
+        self.joint_targets = np.array(joints, dtype=float)
+        self.gripper_action = 1.0 if gripper_open else -1.0
+        self.command_joints(self.joint_targets)
+        self.command_gripper(self.gripper_action)
+
+    # --- state ---------------------------------------------------------------------------------
+    def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """TCP position (3,) and quaternion (4,, xyzw)."""
+        state = p.getLinkState(
+            self.uid, self.tcp_link, computeForwardKinematics=True, physicsClientId=self.cid
+        )
+        return np.array(state[4]), np.array(state[5])
+
+    def joint_positions(self) -> np.ndarray:
+        states = p.getJointStates(self.uid, self.arm_joints, physicsClientId=self.cid)
+        return np.array([s[0] for s in states])
+
+    def gripper_width(self) -> float:
+        states = p.getJointStates(self.uid, self.finger_joints, physicsClientId=self.cid)
+        return float(states[0][0] + states[1][0])
+
+    def observation(self) -> np.ndarray:
+        """CALVIN's robot_obs: TCP pos (3), TCP Euler (3), gripper width, 7 joints, last gripper action."""
+        pos, orn = self.tcp_pose()
+        euler = p.getEulerFromQuaternion(orn)
+        return np.concatenate(
+            [pos, euler, [self.gripper_width()], self.joint_positions(), [self.gripper_action]]
+        ).astype(np.float32)
+
+    # --- control -------------------------------------------------------------------------------
+    def inverse_kinematics(self, pos: np.ndarray, orn_quat: np.ndarray) -> np.ndarray:
+        rest = self.joint_positions()
+        q = p.calculateInverseKinematics(
+            self.uid,
+            self.tcp_link,
+            targetPosition=list(pos),
+            targetOrientation=list(orn_quat),
+            lowerLimits=list(JOINT_LOWER),
+            upperLimits=list(JOINT_UPPER),
+            jointRanges=self._ranges,
+            restPoses=list(rest),
+            maxNumIterations=12,
+            residualThreshold=1e-5,
+            physicsClientId=self.cid,
+        )
+        return np.clip(np.array(q[:ARM_JOINTS]), JOINT_LOWER, JOINT_UPPER)
+
+    def command_joints(self, q: np.ndarray) -> None:
+        self.joint_targets = np.asarray(q, dtype=float)
+        p.setJointMotorControlArray(
+            self.uid,
+            self.arm_joints,
+            p.POSITION_CONTROL,
+            targetPositions=list(self.joint_targets),
+            forces=list(ARM_FORCES),
+            positionGains=[0.3] * ARM_JOINTS,
+            physicsClientId=self.cid,
+        )
+
+    def command_gripper(self, action: float) -> None:
+        self.gripper_action = 1.0 if action > 0 else -1.0
+        target = FINGER_OPEN if self.gripper_action > 0 else 0.0
+        p.setJointMotorControlArray(
+            self.uid,
+            self.finger_joints,
+            p.POSITION_CONTROL,
+            targetPositions=[target, target],
+            forces=[FINGER_FORCE, FINGER_FORCE],
+            positionGains=[0.2, 0.2],
+            physicsClientId=self.cid,
+        )

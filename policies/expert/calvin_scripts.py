@@ -1,0 +1,384 @@
+"""Task scripts of the CALVIN-style expert: one generator of waypoints per task family.
+
+Scripts read privileged state from the observation (``robot_obs``, ``scene_obs``) and the scene
+layout (positions of handles, button and switch) from :mod:`envs.calvin.scene`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from envs.calvin import scene as sc
+from policies.expert.controller import Script, Waypoint, wrap
+
+SAFE_Z = 0.62
+OPEN, CLOSE = 1.0, -1.0
+BLOCK_SLICES = {"red": slice(6, 12), "blue": slice(12, 18), "pink": slice(18, 24)}
+PUSH_DISTANCE = 0.115
+
+
+def block_pose(obs: dict, color: str) -> tuple[np.ndarray, float]:
+    pose = np.asarray(obs["scene_obs"][BLOCK_SLICES[color]], dtype=float)
+    return pose[:3], float(pose[5])
+
+
+def tcp(obs: dict) -> np.ndarray:
+    return np.asarray(obs["robot_obs"][:3], dtype=float)
+
+
+def tcp_yaw(obs: dict) -> float:
+    return float(obs["robot_obs"][5])
+
+
+def held_block(obs: dict) -> str | None:
+    """The block between the fingers, if any."""
+    width, closing = float(obs["robot_obs"][6]), float(obs["robot_obs"][14]) < 0
+    if width < 0.02 or not closing:
+        return None
+    t = tcp(obs)
+    for color in BLOCK_SLICES:
+        pos, _ = block_pose(obs, color)
+        if np.linalg.norm(pos - t) < 0.045:
+            return color
+    return None
+
+
+def choose_yaw(obs: dict, axis_yaw: float, then_rotate: float = 0.0) -> float:
+    """Gripper yaw equal to ``axis_yaw`` modulo pi that keeps the wrist joint inside its range.
+
+    The wrist joint moves opposite to the yaw: q7 ~ q7_now - (yaw change). ``then_rotate`` is a
+    further yaw change the script will make after grasping.
+    """
+    q7 = float(obs["robot_obs"][13])
+    best, best_cost = None, np.inf
+    for k in (0, 1):
+        cand = float(wrap(axis_yaw + k * np.pi))
+        q_grasp = q7 - float(wrap(cand - tcp_yaw(obs)))
+        q_end = q_grasp - then_rotate
+        cost = max(abs(q_grasp), abs(q_end))
+        if cost < best_cost:
+            best, best_cost = cand, cost
+    return best
+
+
+def grasp_yaw(obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0.0) -> float:
+    """Gripper yaw to grasp ``color`` across its 5 cm side; cubes may also be grasped turned by 90
+    degrees, whichever keeps the fingers further from the other blocks."""
+    pos, yaw = block_pose(obs, color)
+    on_table = pos[1] < 0.0 and pos[2] > sc.TABLE_Z
+    axes = [yaw, yaw + np.pi / 2] if cfg.block_sizes[color] == "small" and on_table else [yaw]
+    others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
+
+    def clearance(axis: float) -> float:
+        d = 0.05 * np.array([-np.sin(axis), np.cos(axis)])
+        return min(np.linalg.norm(pos[:2] + s * d - o) for s in (-1, 1) for o in others)
+
+    return choose_yaw(obs, max(axes, key=clearance), then_rotate)
+
+
+def _at(x: float, y: float, z: float) -> np.ndarray:
+    return np.array([x, y, z], dtype=float)
+
+
+def retreat(obs: dict, grip: float) -> Script:
+    """Move straight up to the safe height."""
+    t = tcp(obs)
+    if t[2] < SAFE_Z - 0.03:
+        yield Waypoint(_at(t[0], t[1], SAFE_Z), tcp_yaw(obs), grip, tol=0.03, max_steps=40)
+
+
+def move_over(obs: dict, xy, yaw: float, grip: float) -> Script:
+    yield Waypoint(_at(xy[0], xy[1], SAFE_Z), yaw, grip, tol=0.02, max_steps=80)
+
+
+def grasp_at(obs: dict, pos: np.ndarray, yaw: float, lift_to: float = SAFE_Z) -> Script:
+    """Open, go above ``pos``, descend, close, lift."""
+    yield from move_over(obs, pos, yaw, OPEN)
+    yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.06), yaw, OPEN, tol=0.01, max_steps=40)
+    yield Waypoint(_at(pos[0], pos[1], pos[2] - 0.008), yaw, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
+    yield Waypoint(_at(pos[0], pos[1], pos[2] - 0.008), yaw, CLOSE, tol=0.02, wait=12, max_steps=20)
+    yield Waypoint(_at(pos[0], pos[1], lift_to), yaw, CLOSE, tol=0.02, max_steps=60, speed=0.6)
+
+
+def release_at(obs: dict, pos: np.ndarray, yaw: float) -> Script:
+    """Carry the held block above ``pos``, lower it there, open and go up."""
+    yield from move_over(obs, pos, yaw, CLOSE)
+    yield Waypoint(
+        _at(pos[0], pos[1], pos[2] + 0.005), yaw, CLOSE, tol=0.008, wait=3, max_steps=60, speed=0.6
+    )
+    yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.005), yaw, OPEN, tol=0.05, wait=8, max_steps=12)
+    last = yield Waypoint(_at(pos[0], pos[1], SAFE_Z), yaw, OPEN, tol=0.03, max_steps=40)
+    return last
+
+
+def free_table_spot(obs: dict, exclude: str | None = None) -> np.ndarray:
+    """A table position far from the other blocks, the button and the switch."""
+    others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != exclude]
+    best, best_d = None, -1.0
+    for x in np.linspace(-0.1, 0.32, 8):
+        for y in (-0.14, -0.11):
+            d = min(np.linalg.norm(np.array([x, y]) - o) for o in others)
+            if d > best_d:
+                best, best_d = (x, y), d
+    return _at(best[0], best[1], sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT)
+
+
+def put_down_held(obs: dict) -> Script:
+    """Prologue for tasks that need a free gripper: set a held block down on the table.
+
+    Returns the observation at the end, from which the task's own script starts.
+    """
+    color = held_block(obs)
+    if color is None:
+        return obs
+    yield from retreat(obs, CLOSE)
+    spot = free_table_spot(obs, exclude=color)
+    last = yield from release_at(obs, spot, tcp_yaw(obs))
+    return last if last is not None else obs
+
+
+# --- task scripts -----------------------------------------------------------------------------------
+def lift(color: str) -> Callable[[dict, sc.SceneConfig], Script]:
+    def script(obs: dict, cfg: sc.SceneConfig) -> Script:
+        yield from retreat(obs, OPEN)
+        pos, _ = block_pose(obs, color)
+        yield from grasp_at(obs, pos, grasp_yaw(obs, color, cfg))
+
+    return script
+
+
+def rotate(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
+    turn = -np.pi / 2 if direction == "right" else np.pi / 2
+
+    def script(obs: dict, cfg: sc.SceneConfig) -> Script:
+        yield from retreat(obs, OPEN)
+        pos, _ = block_pose(obs, color)
+        g = grasp_yaw(obs, color, cfg, then_rotate=turn)
+        yield from grasp_at(obs, pos, g, lift_to=pos[2] + 0.03)
+        end = float(wrap(g + turn))
+        yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.03), end, CLOSE, tol=0.02, wait=3, max_steps=60)
+        yield Waypoint(
+            _at(pos[0], pos[1], pos[2] + 0.002), end, CLOSE, tol=0.01, wait=2, max_steps=30, speed=0.5
+        )
+        yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.002), end, OPEN, tol=0.05, wait=8, max_steps=12)
+        yield Waypoint(_at(pos[0], pos[1], SAFE_Z), end, OPEN, tol=0.03, max_steps=40)
+
+    return script
+
+
+def push(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
+    sign = 1.0 if direction == "right" else -1.0
+
+    def script(obs: dict, cfg: sc.SceneConfig) -> Script:
+        yield from retreat(obs, CLOSE)
+        pos, yaw = block_pose(obs, color)
+        half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
+        x_extent = abs(np.cos(yaw)) * half[0] + abs(np.sin(yaw)) * half[1]
+        g = choose_yaw(obs, 0.0)  # fingers side by side along y: a wide paddle
+        start_x = pos[0] - sign * (x_extent + 0.03)
+        z = sc.TABLE_Z + 0.02
+        yield from move_over(obs, (start_x, pos[1]), g, CLOSE)
+        yield Waypoint(_at(start_x, pos[1], z), g, CLOSE, tol=0.01, max_steps=50)
+        # Push the block by PUSH_DISTANCE (the oracle needs 0.1 m) and no further, to spare neighbours.
+        end_x = pos[0] + sign * PUSH_DISTANCE - sign * (x_extent + 0.01)
+        yield Waypoint(_at(end_x, pos[1], z), g, CLOSE, tol=0.008, max_steps=60, speed=0.5)
+        yield Waypoint(_at(end_x - sign * 0.02, pos[1], z + 0.01), g, CLOSE, tol=0.02, max_steps=20)
+        yield Waypoint(_at(pos[0] + sign * 0.09, pos[1], SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+
+    return script
+
+
+def move_slider(direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
+    sign = 1.0 if direction == "left" else -1.0  # joint increases when the door moves to -x
+
+    def script(obs: dict, cfg: sc.SceneConfig) -> Script:
+        yield from retreat(obs, CLOSE)
+        q = float(obs["scene_obs"][0])
+        knob_x = cfg.door_x0 - q
+        goal_q = sc.SLIDER_TRAVEL if sign > 0 else 0.0
+        g = choose_yaw(obs, np.pi / 2)  # fingers along x: a thin paddle in x
+        side = knob_x + sign * 0.03
+        z = sc.DOOR_KNOB_Z
+        yield from move_over(obs, (side, sc.DOOR_Y), g, CLOSE)
+        yield Waypoint(_at(side, sc.DOOR_Y, z), g, CLOSE, tol=0.01, max_steps=40)
+        end_x = cfg.door_x0 - goal_q + sign * 0.03 - sign * 0.01
+        yield Waypoint(_at(end_x, sc.DOOR_Y, z), g, CLOSE, tol=0.015, max_steps=60, speed=0.6)
+        yield Waypoint(_at(end_x + sign * 0.02, sc.DOOR_Y, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+
+    return script
+
+
+def _drawer_handle(obs: dict, cfg: sc.SceneConfig) -> np.ndarray:
+    q = float(obs["scene_obs"][1])
+    return _at(cfg.drawer_x, sc.DRAWER_Y0 - q + sc.DRAWER_HANDLE_DY, sc.DRAWER_Z + sc.DRAWER_HANDLE_DZ)
+
+
+def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, OPEN)
+    h = _drawer_handle(obs, cfg)
+    g = choose_yaw(obs, np.pi / 2)
+    grip_z = h[2] + 0.012
+    yield from move_over(obs, h, g, OPEN)
+    yield Waypoint(_at(h[0], h[1], grip_z + 0.06), g, OPEN, tol=0.01, max_steps=40)
+    yield Waypoint(_at(h[0], h[1], grip_z), g, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
+    yield Waypoint(_at(h[0], h[1], grip_z), g, CLOSE, tol=0.02, wait=10, max_steps=16)
+    end_y = h[1] - (sc.DRAWER_TRAVEL - float(obs["scene_obs"][1])) + 0.01
+    yield Waypoint(_at(h[0], end_y, grip_z), g, CLOSE, tol=0.015, max_steps=60, speed=0.5)
+    yield Waypoint(_at(h[0], end_y, grip_z), g, OPEN, tol=0.05, wait=6, max_steps=10)
+    yield Waypoint(_at(h[0], end_y, SAFE_Z), g, OPEN, tol=0.03, max_steps=40)
+
+
+def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, CLOSE)
+    h = _drawer_handle(obs, cfg)
+    g = choose_yaw(obs, np.pi / 2)
+    z = h[2] + 0.01
+    start_y = h[1] - 0.03
+    yield from move_over(obs, (h[0], start_y), g, CLOSE)
+    yield Waypoint(_at(h[0], start_y, z), g, CLOSE, tol=0.01, max_steps=40)
+    closed_y = sc.DRAWER_Y0 + sc.DRAWER_HANDLE_DY - 0.02
+    yield Waypoint(_at(h[0], closed_y, z), g, CLOSE, tol=0.015, max_steps=60, speed=0.6)
+    yield Waypoint(_at(h[0], closed_y - 0.03, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+
+
+def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, CLOSE)
+    g = choose_yaw(obs, np.pi / 2)  # hand narrow along y: clear of the slider door behind the button
+    top = sc.TABLE_Z + 0.022
+    yield from move_over(obs, (cfg.button_x, sc.BUTTON_Y), g, CLOSE)
+    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, top + 0.04), g, CLOSE, tol=0.01, max_steps=40)
+    yield Waypoint(
+        _at(cfg.button_x, sc.BUTTON_Y, top - 0.02), g, CLOSE, tol=0.004, wait=2, max_steps=30, speed=0.4
+    )
+    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+
+
+def flip_switch(up: bool) -> Callable[[dict, sc.SceneConfig], Script]:
+    def script(obs: dict, cfg: sc.SceneConfig) -> Script:
+        yield from retreat(obs, OPEN)
+        q = float(obs["scene_obs"][3])
+        hz = sc.SWITCH_HANDLE_Z0 + q
+        g = choose_yaw(obs, np.pi / 2)  # fingers close along x across the handle
+        x, y = cfg.switch_x, sc.SWITCH_Y - 0.008
+        yield from move_over(obs, (x, y), g, OPEN)
+        yield Waypoint(_at(x, y, hz + 0.06), g, OPEN, tol=0.01, max_steps=40)
+        yield Waypoint(_at(x, y, hz - 0.002), g, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
+        yield Waypoint(_at(x, y, hz - 0.002), g, CLOSE, tol=0.02, wait=10, max_steps=16)
+        end_z = sc.SWITCH_HANDLE_Z0 + (sc.SWITCH_TRAVEL + 0.01 if up else -0.01)
+        yield Waypoint(_at(x, y, end_z), g, CLOSE, tol=0.012, max_steps=50, speed=0.4)
+        yield Waypoint(_at(x, y, end_z), g, OPEN, tol=0.05, wait=6, max_steps=10)
+        yield Waypoint(_at(x, y - 0.05, end_z + 0.02), g, OPEN, tol=0.02, max_steps=20)
+        yield Waypoint(_at(x, y - 0.05, SAFE_Z), g, OPEN, tol=0.03, max_steps=40)
+
+    return script
+
+
+def _held_or_nearest(obs: dict) -> str:
+    color = held_block(obs)
+    if color is not None:
+        return color
+    t = tcp(obs)
+    return min(BLOCK_SLICES, key=lambda c: np.linalg.norm(block_pose(obs, c)[0] - t))
+
+
+def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
+    color = _held_or_nearest(obs)
+    yield from retreat(obs, CLOSE)
+    others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
+    y = sc.SLIDER_SPOTS["slider_left"][1]
+    candidates = [(x, y) for x in np.linspace(-0.3, 0.13, 12)]
+    spot = max(candidates, key=lambda s: min(np.linalg.norm(np.array(s) - o) for o in others))
+    target = _at(spot[0], spot[1], sc.SHELF_TOP_Z + sc.BLOCK_HALF_HEIGHT + 0.008)
+    yield from release_at(obs, target, choose_yaw(obs, np.pi / 2))
+
+
+def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, CLOSE)
+    q = float(obs["scene_obs"][1])
+    target = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.015)
+    yield from release_at(obs, target, choose_yaw(obs, 0.0))
+
+
+def stack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
+    color = _held_or_nearest(obs)
+    yield from retreat(obs, CLOSE)
+    candidates = [c for c in BLOCK_SLICES if c != color]
+    bottom = min(
+        candidates,
+        key=lambda c: (
+            abs(block_pose(obs, c)[0][2] - (sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT))
+            + 10 * (block_pose(obs, c)[0][1] > 0.0)
+        ),
+    )
+    pos, yaw = block_pose(obs, bottom)
+    target = _at(pos[0], pos[1], pos[2] + 2 * sc.BLOCK_HALF_HEIGHT + 0.006)
+    yield from release_at(obs, target, choose_yaw(obs, yaw))
+
+
+def unstack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, OPEN)
+    top = max(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][2])
+    pos, _ = block_pose(obs, top)
+    yield from grasp_at(obs, pos, grasp_yaw(obs, top, cfg))
+    spot = free_table_spot(obs, exclude=top)
+    yield from release_at(obs, spot, tcp_yaw(obs))
+
+
+def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    yield from retreat(obs, OPEN)
+    on_table = [
+        c
+        for c in BLOCK_SLICES
+        if abs(block_pose(obs, c)[0][2] - (sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT)) < 0.01
+        and block_pose(obs, c)[0][1] < 0.0
+    ]
+    color = on_table[0] if on_table else min(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][1])
+    pos, _ = block_pose(obs, color)
+    yield from grasp_at(obs, pos, grasp_yaw(obs, color, cfg))
+    q = float(obs["scene_obs"][1])
+    drop = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.03)
+    yield from release_at(obs, drop, tcp_yaw(obs))
+
+
+def build_scripts() -> dict[str, Callable[[dict, sc.SceneConfig], Script]]:
+    scripts: dict[str, Callable[[dict, sc.SceneConfig], Script]] = {}
+    for c in BLOCK_SLICES:
+        for d in ("right", "left"):
+            scripts[f"rotate_{c}_block_{d}"] = rotate(c, d)
+            scripts[f"push_{c}_block_{d}"] = push(c, d)
+        for source in ("table", "slider", "drawer"):
+            scripts[f"lift_{c}_block_{source}"] = lift(c)
+    scripts["move_slider_left"] = move_slider("left")
+    scripts["move_slider_right"] = move_slider("right")
+    scripts["open_drawer"] = open_drawer
+    scripts["close_drawer"] = close_drawer
+    scripts["place_in_slider"] = place_in_slider
+    scripts["place_in_drawer"] = place_in_drawer
+    scripts["stack_block"] = stack_block
+    scripts["unstack_block"] = unstack_block
+    scripts["turn_on_led"] = press_button
+    scripts["turn_off_led"] = press_button
+    scripts["turn_on_lightbulb"] = flip_switch(up=True)
+    scripts["turn_off_lightbulb"] = flip_switch(up=False)
+    scripts["push_into_drawer"] = push_into_drawer
+    return scripts
+
+
+SCRIPTS = build_scripts()
+KEEPS_GRASP = {"place_in_slider", "place_in_drawer", "stack_block"}
+
+
+def task_script(task: str, obs: dict, cfg: sc.SceneConfig) -> Script:
+    """The full script for ``task``: a held block is set down first unless the task uses it."""
+    if task not in SCRIPTS:
+        raise ValueError(f"the expert has no script for task {task!r}; valid: {', '.join(sorted(SCRIPTS))}")
+
+    def full() -> Script:
+        current = obs
+        if task not in KEEPS_GRASP:
+            current = yield from put_down_held(obs)
+        yield from SCRIPTS[task](current, cfg)
+
+    return full()

@@ -1,0 +1,57 @@
+"""The expert policy: picks the task's script and follows it with the waypoint controller."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from envs.calvin.scene import get_scene
+from policies.base import Observation, Policy
+from policies.expert.calvin_scripts import task_script
+from policies.expert.controller import WaypointController
+
+
+class ExpertPolicy(Policy):
+    """Scripted controller with privileged state (poses and joint states in ``scene_obs``).
+
+    It reads the task from ``info["task"]`` when the harness gives it, else it maps the
+    instruction back to its task; the scene layout comes from ``info["scene"]`` (default D).
+    """
+
+    needs_images = False
+    action_mode = "absolute"  # see policies.expert.controller
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[str, str]] = {}
+        self._controllers: dict[int, WaypointController] = {}
+
+    def reset(
+        self,
+        instruction: str,
+        *,
+        slot: int = 0,
+        seed: int | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
+        info = dict(info or {})
+        task = info.get("task")
+        if task is None:
+            from envs.calvin.language import task_from_instruction
+
+            task = task_from_instruction(instruction)
+        scene = info.get("scene", "D")
+        get_scene(scene)  # validates
+        self._pending[slot] = (task, scene)
+        self._controllers.pop(slot, None)
+
+    def act(self, obs: Observation, *, slot: int = 0) -> np.ndarray:
+        ctrl = self._controllers.get(slot)
+        if ctrl is None:
+            if slot not in self._pending:
+                raise RuntimeError(f"expert: reset() was not called for slot {slot}")
+            task, scene = self._pending.pop(slot)
+            ctrl = WaypointController(task_script(task, dict(obs), get_scene(scene)), dict(obs))
+            self._controllers[slot] = ctrl
+        return ctrl.act(dict(obs))
