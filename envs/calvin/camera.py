@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
-STATIC_EYE = (0.05, -1.05, 1.2)
-STATIC_TARGET = (0.0, -0.08, 0.42)
-STATIC_FOV = 48.0
+STATIC_EYE = (-0.05, 0.2, 1.5)  # above the back of the desk, looking down towards the robot
+STATIC_TARGET = (0.0, -0.15, 0.4)
+STATIC_FOV = 60.0
 GRIPPER_FOV = 75.0
 
 
@@ -35,7 +35,7 @@ def _render(cid: int, size: int, view, proj) -> np.ndarray:
 
 
 class StaticCamera:
-    """Fixed camera in front of the desk, behind and above the robot."""
+    """Fixed camera above the back of the desk: drawer, blocks, slider, button and switch in view."""
 
     def __init__(self, size: int) -> None:
         self.size = size

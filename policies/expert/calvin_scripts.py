@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from envs.calvin import scene as sc
 from policies.expert.controller import Script, Waypoint, wrap
@@ -64,11 +65,23 @@ def choose_yaw(obs: dict, axis_yaw: float, then_rotate: float = 0.0) -> float:
 
 
 def grasp_yaw(obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0.0) -> float:
-    """Gripper yaw to grasp ``color`` across its 5 cm side; cubes may also be grasped turned by 90
-    degrees, whichever keeps the fingers further from the other blocks."""
-    pos, yaw = block_pose(obs, color)
+    """Gripper yaw that closes the fingers across a 5 cm side of ``color``.
+
+    Works for blocks that a push tipped over: every horizontal body axis whose side is 5 cm is a
+    candidate (a cube has two); the one that keeps the fingers furthest from other blocks wins.
+    """
+    pose = np.asarray(obs["scene_obs"][BLOCK_SLICES[color]], dtype=float)
+    pos = pose[:3]
+    rot = Rotation.from_euler("xyz", pose[3:6]).as_matrix()
+    half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
+    axes = [
+        float(np.arctan2(rot[1, i], rot[0, i]) - np.pi / 2)
+        for i in range(3)
+        if abs(rot[2, i]) < 0.5 and half[i] <= 0.03
+    ] or [float(pose[5])]
     on_table = pos[1] < 0.0 and pos[2] > sc.TABLE_Z
-    axes = [yaw, yaw + np.pi / 2] if cfg.block_sizes[color] == "small" and on_table else [yaw]
+    if not on_table:  # in the slider or the drawer: keep the natural grasp, walls are near
+        axes = [float(pose[5])]
     others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
 
     def clearance(axis: float) -> float:
@@ -76,6 +89,25 @@ def grasp_yaw(obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0
         return min(np.linalg.norm(pos[:2] + s * d - o) for s in (-1, 1) for o in others)
 
     return choose_yaw(obs, max(axes, key=clearance), then_rotate)
+
+
+def grasp_point(obs: dict, color: str, yaw: float) -> np.ndarray:
+    """Block centre, shifted by up to 12 mm along the closing axis away from a close neighbour.
+
+    The open fingers span 8 cm around a 5 cm side, so the shift still closes on the block while
+    keeping the outer finger off a block that a push left next to it.
+    """
+    pos = block_pose(obs, color)[0].copy()
+    d = np.array([-np.sin(yaw), np.cos(yaw)])
+    others = [block_pose(obs, c)[0] for c in BLOCK_SLICES if c != color]
+    others = [o for o in others if abs(o[2] - pos[2]) < 0.04]
+    if not others:
+        return pos
+    gap = {s: min(np.linalg.norm(pos[:2] + s * 0.05 * d - o[:2]) for o in others) for s in (-1, 1)}
+    near = min(gap, key=gap.get)
+    if gap[near] < 0.06:
+        pos[:2] -= near * 0.012 * d
+    return pos
 
 
 def _at(x: float, y: float, z: float) -> np.ndarray:
@@ -143,8 +175,8 @@ def put_down_held(obs: dict) -> Script:
 def lift(color: str) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
         yield from retreat(obs, OPEN)
-        pos, _ = block_pose(obs, color)
-        yield from grasp_at(obs, pos, grasp_yaw(obs, color, cfg))
+        g = grasp_yaw(obs, color, cfg)
+        yield from grasp_at(obs, grasp_point(obs, color, g), g)
 
     return script
 
@@ -154,8 +186,8 @@ def rotate(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Scrip
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
         yield from retreat(obs, OPEN)
-        pos, _ = block_pose(obs, color)
         g = grasp_yaw(obs, color, cfg, then_rotate=turn)
+        pos = grasp_point(obs, color, g)
         yield from grasp_at(obs, pos, g, lift_to=pos[2] + 0.03)
         end = float(wrap(g + turn))
         yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.03), end, CLOSE, tol=0.02, wait=3, max_steps=60)
@@ -335,8 +367,8 @@ def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
         and block_pose(obs, c)[0][1] < 0.0
     ]
     color = on_table[0] if on_table else min(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][1])
-    pos, _ = block_pose(obs, color)
-    yield from grasp_at(obs, pos, grasp_yaw(obs, color, cfg))
+    g = grasp_yaw(obs, color, cfg)
+    yield from grasp_at(obs, grasp_point(obs, color, g), g)
     q = float(obs["scene_obs"][1])
     drop = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.03)
     yield from release_at(obs, drop, tcp_yaw(obs))
