@@ -14,8 +14,25 @@ from bench.run import main
 
 def _run(tmp_path: Path, policy: str, chains: int, workers: int = 1) -> dict:
     out = tmp_path / policy
-    code = main(["--policy", policy, "--suite", "calvin", "--scene", "D", "--chains", str(chains),
-                 "--workers", str(workers), "--seed", "0", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "--policy",
+            policy,
+            "--suite",
+            "calvin",
+            "--scene",
+            "D",
+            "--chains",
+            str(chains),
+            "--workers",
+            str(workers),
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return json.loads((out / "summary.json").read_text())
 
