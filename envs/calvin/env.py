@@ -228,11 +228,6 @@ class CalvinEnv(gym.Env):
             "blocks": blocks,
         }
 
-    def robot_holds(self) -> list[str]:
-        """Blocks that touch the robot only (held in the gripper)."""
-        info = self.scene_info()
-        return [c for c, b in info["blocks"].items() if b["contacts"] == {"robot"}]
-
     # --- gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -262,12 +257,11 @@ class CalvinEnv(gym.Env):
         self._task = task
         self._task_start = self.scene_info()
 
-    def _info(self, scene_info: dict | None = None) -> dict[str, Any]:
+    def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"scene": self.scene_name}
         if self._task is not None:
-            current = scene_info if scene_info is not None else self.scene_info()
             info["task"] = self._task
-            info["success"] = bool(is_success(self._task, self._task_start, current))
+            info["success"] = is_success(self._task, self._task_start, self.scene_info())
         return info
 
     def _check_action(self, action: Any) -> np.ndarray:
