@@ -79,7 +79,7 @@ class Panda:
         self.joint_targets = np.array(joints, dtype=float)
         self.gripper_action = 1.0 if gripper_open else -1.0
         self.command_joints(self.joint_targets)
-        self.command_gripper(self.gripper_action)
+        self.command_gripper(self.gripper_action, force_send=True)
 
     # --- state ---------------------------------------------------------------------------------
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +117,8 @@ class Panda:
             upperLimits=list(JOINT_UPPER),
             jointRanges=self._ranges,
             restPoses=list(rest),
-            maxNumIterations=12,
-            residualThreshold=1e-5,
+            maxNumIterations=20,
+            residualThreshold=1e-4,
             physicsClientId=self.cid,
         )
         return np.clip(np.array(q[:ARM_JOINTS]), JOINT_LOWER, JOINT_UPPER)
@@ -135,8 +135,11 @@ class Panda:
             physicsClientId=self.cid,
         )
 
-    def command_gripper(self, action: float) -> None:
-        self.gripper_action = 1.0 if action > 0 else -1.0
+    def command_gripper(self, action: float, force_send: bool = False) -> None:
+        new = 1.0 if action > 0 else -1.0
+        if new == self.gripper_action and not force_send:
+            return  # the motor already holds this target
+        self.gripper_action = new
         target = FINGER_OPEN if self.gripper_action > 0 else 0.0
         p.setJointMotorControlArray(
             self.uid,

@@ -9,7 +9,7 @@ of boxes, cylinders and spheres so that TinyRenderer draws it fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
@@ -122,15 +122,18 @@ def get_scene(name: str) -> SceneConfig:
         raise ValueError(f"unknown scene {name!r}; valid scenes: {', '.join(SCENES)}") from None
 
 
-@dataclass
-class SceneHandles:
-    """Body and link ids of a built scene."""
+@dataclass(frozen=True)
+class Desk:
+    """Body ids of a built desk.
 
-    desk: int
-    links: dict[str, int]  # desk link name -> link index (-1 = desk body itself)
-    blocks: dict[str, int]  # colour -> body id
-    block_half_extents: dict[str, tuple[float, float, float]]
-    joint_of: dict[str, int] = field(default_factory=dict)  # articulated part -> joint index
+    The static parts are plain rigid bodies (PyBullet handles their contacts with resting blocks
+    several times faster than links of a multibody); the moving parts are links of one multibody.
+    """
+
+    table: int  # desk top, legs, cabinet and switch rail: contacts with it are named "table"
+    shelf: int  # floor of the two slider compartments: "slider_shelf"
+    parts: int  # multibody of slider, drawer, button, switch, led, lightbulb
+    links: dict[str, int]  # part name -> link index in ``parts``
 
 
 class _ShapeList:
@@ -182,8 +185,19 @@ BULB_OFF = (0.45, 0.45, 0.3, 1)
 BULB_ON = (1.0, 0.95, 0.2, 1)
 
 
-def build_desk(cid: int, cfg: SceneConfig) -> tuple[int, dict[str, int]]:
-    """Create the desk multibody. Returns its id and a map of link names to link indices."""
+def _static_body(cid: int, shapes: _ShapeList) -> int:
+    col, vis = shapes.build()
+    return p.createMultiBody(
+        baseMass=0,
+        baseCollisionShapeIndex=col,
+        baseVisualShapeIndex=vis,
+        useMaximalCoordinates=True,
+        physicsClientId=cid,
+    )
+
+
+def build_desk(cid: int, cfg: SceneConfig) -> Desk:
+    """Create the desk: static table and shelf bodies and the multibody of the moving parts."""
     base = _ShapeList(cid)
     base.box((0, 0.05, TABLE_Z - 0.015), (0.6, 0.25, 0.015), cfg.desk_rgba)  # top slab
     for x in (-0.56, 0.56):
@@ -199,8 +213,7 @@ def build_desk(cid: int, cfg: SceneConfig) -> tuple[int, dict[str, int]]:
     links: list[tuple[str, _ShapeList, tuple, int, tuple]] = []  # name, shapes, position, joint type, axis
 
     shelf = _ShapeList(cid)
-    shelf.box((0, 0, 0), (0.28, 0.075, 0.002), GREY)
-    links.append(("slider_shelf", shelf, (-0.085, 0.095, SHELF_TOP_Z - 0.002), p.JOINT_FIXED, (0, 0, 1)))
+    shelf.box((-0.085, 0.095, SHELF_TOP_Z - 0.002), (0.28, 0.075, 0.002), GREY)
 
     door = _ShapeList(cid)
     door.box((0, 0, 0), (0.14, 0.006, 0.04), WHITE)
@@ -241,13 +254,14 @@ def build_desk(cid: int, cfg: SceneConfig) -> tuple[int, dict[str, int]]:
     bulb.cylinder((0, 0, -0.04), 0.015, 0.03, GREY, collide=False)
     links.append(("lightbulb", bulb, (cfg.switch_x * 0.8, 0.235, TABLE_Z + 0.25), p.JOINT_FIXED, (0, 0, 1)))
 
-    base_col, base_vis = base.build()
+    table_body = _static_body(cid, base)
+    shelf_body = _static_body(cid, shelf)
     built = [shapes.build() for _, shapes, *_ in links]
     n = len(links)
     desk = p.createMultiBody(
         baseMass=0,
-        baseCollisionShapeIndex=base_col,
-        baseVisualShapeIndex=base_vis,
+        baseCollisionShapeIndex=-1,
+        baseVisualShapeIndex=-1,
         basePosition=(0, 0, 0),
         linkMasses=[0.0 if jt == p.JOINT_FIXED else 0.5 for _, _, _, jt, _ in links],
         linkCollisionShapeIndices=[c for c, _ in built],
@@ -271,7 +285,9 @@ def build_desk(cid: int, cfg: SceneConfig) -> tuple[int, dict[str, int]]:
     }
     for name, upper in limits.items():
         p.changeDynamics(desk, names[name], jointLowerLimit=0.0, jointUpperLimit=upper, physicsClientId=cid)
-    return desk, names
+    for link in names.values():  # the parts are mounted in the desk: the button sinks into the top
+        p.setCollisionFilterPair(table_body, desk, -1, link, enableCollision=0, physicsClientId=cid)
+    return Desk(table=table_body, shelf=shelf_body, parts=desk, links=names)
 
 
 def build_block(cid: int, color: str, size: str, position, yaw: float) -> int:
@@ -286,6 +302,7 @@ def build_block(cid: int, color: str, size: str, position, yaw: float) -> int:
         baseVisualShapeIndex=vis,
         basePosition=position,
         baseOrientation=p.getQuaternionFromEuler((0, 0, yaw)),
+        useMaximalCoordinates=True,  # a free rigid body: cheaper contacts than a one-link multibody
         physicsClientId=cid,
     )
     p.changeDynamics(body, -1, lateralFriction=BLOCK_FRICTION, physicsClientId=cid)

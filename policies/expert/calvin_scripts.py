@@ -41,7 +41,8 @@ def held_block(obs: dict) -> str | None:
     t = tcp(obs)
     for color in BLOCK_SLICES:
         pos, _ = block_pose(obs, color)
-        if np.linalg.norm(pos - t) < 0.045:
+        # between the fingers: close in height, and horizontally within half the longest block
+        if abs(pos[2] - t[2]) < 0.04 and np.linalg.norm(pos[:2] - t[:2]) < 0.06:
             return color
     return None
 
@@ -52,8 +53,13 @@ def choose_yaw(obs: dict, axis_yaw: float, then_rotate: float = 0.0) -> float:
     The wrist joint moves opposite to the yaw: q7 ~ q7_now - (yaw change). ``then_rotate`` is a
     further yaw change the script will make after grasping.
     """
+    return _yaw_and_wrist_cost(obs, axis_yaw, then_rotate)[0]
+
+
+def _yaw_and_wrist_cost(obs: dict, axis_yaw: float, then_rotate: float) -> tuple[float, float]:
+    """Best yaw for ``axis_yaw`` (mod pi) and the largest wrist angle it needs."""
     q7 = float(obs["robot_obs"][13])
-    best, best_cost = None, np.inf
+    best, best_cost = axis_yaw, np.inf
     for k in (0, 1):
         cand = float(wrap(axis_yaw + k * np.pi))
         q_grasp = q7 - float(wrap(cand - tcp_yaw(obs)))
@@ -61,62 +67,123 @@ def choose_yaw(obs: dict, axis_yaw: float, then_rotate: float = 0.0) -> float:
         cost = max(abs(q_grasp), abs(q_end))
         if cost < best_cost:
             best, best_cost = cand, cost
-    return best
+    return best, best_cost
 
 
-def grasp_yaw(obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0.0) -> float:
-    """Gripper yaw that closes the fingers across a 5 cm side of ``color``.
+FINGER_CENTRE = 0.047  # open finger pad centre from the TCP along the closing axis (m)
+FINGER_RADIUS = 0.018  # half the finger's footprint plus a margin
+OPEN_HALF_WIDTH = 0.04  # inner face of an open finger from the TCP
+ENOUGH_ROOM = 0.015  # finger clearance beyond which a grasp does not need to move off centre
+WRIST_LIMIT = 2.7  # |q7| the wrist may need (its range is +-2.9 rad)
 
-    Works for blocks that a push tipped over: every horizontal body axis whose side is 5 cm is a
-    candidate (a cube has two); the one that keeps the fingers furthest from other blocks wins.
+
+def _box_distance(point: np.ndarray, centre: np.ndarray, yaw: float, half: tuple) -> float:
+    """Distance in the table plane from ``point`` to a block's footprint (0 inside)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rel = point - centre[:2]
+    local = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1]])
+    return float(np.linalg.norm(np.maximum(np.abs(local) - np.array(half[:2]), 0.0)))
+
+
+def _best_grasp(
+    obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0.0
+) -> tuple[float, np.ndarray, float]:
+    """TCP position and yaw for grasping ``color``.
+
+    Candidates are the block's horizontal body axes whose side fits between the open fingers (a
+    tipped block has other horizontal axes). Each candidate may shift along its closing axis by
+    the slack between block and fingers; the finger pads must keep clear of neighbouring blocks,
+    e.g. one that a push left right next to this block. The 5 cm side is preferred when it is clear.
     """
     pose = np.asarray(obs["scene_obs"][BLOCK_SLICES[color]], dtype=float)
-    pos = pose[:3]
+    pos = pose[:3].copy()
     rot = Rotation.from_euler("xyz", pose[3:6]).as_matrix()
     half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
-    axes = [
-        float(np.arctan2(rot[1, i], rot[0, i]) - np.pi / 2)
-        for i in range(3)
-        if abs(rot[2, i]) < 0.5 and half[i] <= 0.03
-    ] or [float(pose[5])]
     on_table = pos[1] < 0.0 and pos[2] > sc.TABLE_Z
-    if not on_table:  # in the slider or the drawer: keep the natural grasp, walls are near
-        axes = [float(pose[5])]
-    others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
+    candidates = [
+        (float(np.arctan2(rot[1, i], rot[0, i]) - np.pi / 2), half[i])
+        for i in range(3)
+        if abs(rot[2, i]) < 0.5 and half[i] <= OPEN_HALF_WIDTH - 0.004
+    ]
+    if not on_table or not candidates:  # slider or drawer: the natural grasp, walls are near
+        candidates = [(float(pose[5]), half[1])]
+    neighbours = []
+    for c in BLOCK_SLICES:
+        other = np.asarray(obs["scene_obs"][BLOCK_SLICES[c]], dtype=float)
+        if c != color and abs(other[2] - pos[2]) < 0.05:
+            neighbours.append((other[:3], float(other[5]), sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[c]]))
 
-    def clearance(axis: float) -> float:
-        d = 0.05 * np.array([-np.sin(axis), np.cos(axis)])
-        return min(np.linalg.norm(pos[:2] + s * d - o) for s in (-1, 1) for o in others)
+    def clearance(centre: np.ndarray, axis: float) -> float:
+        d = np.array([-np.sin(axis), np.cos(axis)])
+        fingers = [centre[:2] + s * FINGER_CENTRE * d for s in (-1, 1)]
+        if not neighbours:
+            return 1.0
+        return min(_box_distance(f, *n) for f in fingers for n in neighbours) - FINGER_RADIUS
 
-    return choose_yaw(obs, max(axes, key=clearance), then_rotate)
+    options = []
+    for rank, (axis, half_along) in enumerate(sorted(candidates, key=lambda c: c[1])):
+        wrist_ok = _yaw_and_wrist_cost(obs, axis, then_rotate)[1] < WRIST_LIMIT
+        slack = max(0.0, OPEN_HALF_WIDTH - half_along - 0.004)
+        d = np.array([-np.sin(axis), np.cos(axis), 0.0])
+        for shift in (0.0, slack, -slack):
+            centre = pos + shift * d
+            room = clearance(centre, axis)
+            # more room than ENOUGH_ROOM counts the same, so the centred grasp wins when it fits
+            options.append((wrist_ok, room >= 0.004, -rank, min(room, ENOUGH_ROOM), centre, axis))
+    best = max(options, key=lambda o: o[:4])
+    return best[3], best[4], best[5]
 
 
-def grasp_point(obs: dict, color: str, yaw: float) -> np.ndarray:
-    """Block centre, shifted by up to 12 mm along the closing axis away from a close neighbour.
+def plan_grasp(
+    obs: dict, color: str, cfg: sc.SceneConfig, then_rotate: float = 0.0
+) -> tuple[np.ndarray, float]:
+    """TCP position and yaw for grasping ``color`` (see :func:`_best_grasp`)."""
+    _, centre, axis = _best_grasp(obs, color, cfg, then_rotate)
+    return centre, choose_yaw(obs, axis, then_rotate)
 
-    The open fingers span 8 cm around a 5 cm side, so the shift still closes on the block while
-    keeping the outer finger off a block that a push left next to it.
+
+def make_room(obs: dict, color: str, cfg: sc.SceneConfig) -> Script:
+    """If no grasp of ``color`` keeps the fingers off a neighbouring block, push that neighbour
+    towards the back of the desk (its free side) until the fingers fit. Returns the last observation.
     """
-    pos = block_pose(obs, color)[0].copy()
-    d = np.array([-np.sin(yaw), np.cos(yaw)])
-    others = [block_pose(obs, c)[0] for c in BLOCK_SLICES if c != color]
-    others = [o for o in others if abs(o[2] - pos[2]) < 0.04]
+    clearance, centre, axis = _best_grasp(obs, color, cfg)
+    if clearance >= 0.0:
+        return obs
+    target = block_pose(obs, color)[0]
+    others = [c for c in BLOCK_SLICES if c != color and abs(block_pose(obs, c)[0][2] - target[2]) < 0.05]
     if not others:
-        return pos
-    gap = {s: min(np.linalg.norm(pos[:2] + s * 0.05 * d - o[:2]) for o in others) for s in (-1, 1)}
-    near = min(gap, key=gap.get)
-    if gap[near] < 0.06:
-        pos[:2] -= near * 0.012 * d
-    return pos
+        return obs
+    blocker = min(others, key=lambda c: np.linalg.norm(block_pose(obs, c)[0][:2] - centre[:2]))
+    pos, yaw = block_pose(obs, blocker)
+    half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[blocker]]
+    y_ext = abs(np.sin(yaw)) * half[0] + abs(np.cos(yaw)) * half[1]
+    new_y = min(target[1] + FINGER_RADIUS + 0.01 + y_ext, -0.06 - y_ext)
+    if new_y <= pos[1] + 0.01:
+        return obs
+    g = choose_yaw(obs, np.pi / 2)  # fingers side by side along x: a wide paddle pushing along y
+    start_y = pos[1] - y_ext - 0.03
+    z = sc.TABLE_Z + 0.02
+    yield from move_over(obs, (pos[0], start_y), g, CLOSE)
+    yield Waypoint(_at(pos[0], start_y, z), g, CLOSE, tol=0.01, max_steps=50)
+    end_y = new_y - y_ext - 0.01
+    yield Waypoint(_at(pos[0], end_y, z), g, CLOSE, tol=0.008, max_steps=60, speed=0.5)
+    yield Waypoint(_at(pos[0], end_y - 0.02, z + 0.01), g, CLOSE, tol=0.02, max_steps=20)
+    last = yield Waypoint(_at(pos[0], end_y - 0.02, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+    return last if last is not None else obs
 
 
 def _at(x: float, y: float, z: float) -> np.ndarray:
     return np.array([x, y, z], dtype=float)
 
 
-def retreat(obs: dict, grip: float) -> Script:
-    """Move straight up to the safe height."""
+def retreat(obs: dict) -> Script:
+    """Move straight up to the safe height, keeping the gripper as it is.
+
+    Closing on the way up would grab a block just released between the fingers; the task's next
+    waypoint changes the gripper once the hand is clear.
+    """
     t = tcp(obs)
+    grip = OPEN if float(obs["robot_obs"][14]) > 0 else CLOSE
     if t[2] < SAFE_Z - 0.03:
         yield Waypoint(_at(t[0], t[1], SAFE_Z), tcp_yaw(obs), grip, tol=0.03, max_steps=40)
 
@@ -165,7 +232,7 @@ def put_down_held(obs: dict) -> Script:
     color = held_block(obs)
     if color is None:
         return obs
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     spot = free_table_spot(obs, exclude=color)
     last = yield from release_at(obs, spot, tcp_yaw(obs))
     return last if last is not None else obs
@@ -174,9 +241,9 @@ def put_down_held(obs: dict) -> Script:
 # --- task scripts -----------------------------------------------------------------------------------
 def lift(color: str) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs, OPEN)
-        g = grasp_yaw(obs, color, cfg)
-        yield from grasp_at(obs, grasp_point(obs, color, g), g)
+        yield from retreat(obs)
+        obs = yield from make_room(obs, color, cfg)
+        yield from grasp_at(obs, *plan_grasp(obs, color, cfg))
 
     return script
 
@@ -185,9 +252,9 @@ def rotate(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Scrip
     turn = -np.pi / 2 if direction == "right" else np.pi / 2
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs, OPEN)
-        g = grasp_yaw(obs, color, cfg, then_rotate=turn)
-        pos = grasp_point(obs, color, g)
+        yield from retreat(obs)
+        obs = yield from make_room(obs, color, cfg)
+        pos, g = plan_grasp(obs, color, cfg, then_rotate=turn)
         yield from grasp_at(obs, pos, g, lift_to=pos[2] + 0.03)
         end = float(wrap(g + turn))
         yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.03), end, CLOSE, tol=0.02, wait=3, max_steps=60)
@@ -204,7 +271,7 @@ def push(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Script]
     sign = 1.0 if direction == "right" else -1.0
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs, CLOSE)
+        yield from retreat(obs)
         pos, yaw = block_pose(obs, color)
         half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
         x_extent = abs(np.cos(yaw)) * half[0] + abs(np.sin(yaw)) * half[1]
@@ -226,7 +293,7 @@ def move_slider(direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
     sign = 1.0 if direction == "left" else -1.0  # joint increases when the door moves to -x
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs, CLOSE)
+        yield from retreat(obs)
         q = float(obs["scene_obs"][0])
         knob_x = cfg.door_x0 - q
         goal_q = sc.SLIDER_TRAVEL if sign > 0 else 0.0
@@ -248,7 +315,7 @@ def _drawer_handle(obs: dict, cfg: sc.SceneConfig) -> np.ndarray:
 
 
 def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, OPEN)
+    yield from retreat(obs)
     h = _drawer_handle(obs, cfg)
     g = choose_yaw(obs, np.pi / 2)
     grip_z = h[2] + 0.012
@@ -263,7 +330,7 @@ def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     h = _drawer_handle(obs, cfg)
     g = choose_yaw(obs, np.pi / 2)
     z = h[2] + 0.01
@@ -276,7 +343,7 @@ def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     g = choose_yaw(obs, np.pi / 2)  # hand narrow along y: clear of the slider door behind the button
     top = sc.TABLE_Z + 0.022
     yield from move_over(obs, (cfg.button_x, sc.BUTTON_Y), g, CLOSE)
@@ -289,7 +356,7 @@ def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 def flip_switch(up: bool) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs, OPEN)
+        yield from retreat(obs)
         q = float(obs["scene_obs"][3])
         hz = sc.SWITCH_HANDLE_Z0 + q
         g = choose_yaw(obs, np.pi / 2)  # fingers close along x across the handle
@@ -317,7 +384,7 @@ def _held_or_nearest(obs: dict) -> str:
 
 def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
     color = _held_or_nearest(obs)
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
     y = sc.SLIDER_SPOTS["slider_left"][1]
     candidates = [(x, y) for x in np.linspace(-0.3, 0.13, 12)]
@@ -327,7 +394,7 @@ def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     q = float(obs["scene_obs"][1])
     target = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.015)
     yield from release_at(obs, target, choose_yaw(obs, 0.0))
@@ -335,7 +402,7 @@ def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 def stack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
     color = _held_or_nearest(obs)
-    yield from retreat(obs, CLOSE)
+    yield from retreat(obs)
     candidates = [c for c in BLOCK_SLICES if c != color]
     bottom = min(
         candidates,
@@ -350,16 +417,15 @@ def stack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def unstack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, OPEN)
+    yield from retreat(obs)
     top = max(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][2])
-    pos, _ = block_pose(obs, top)
-    yield from grasp_at(obs, pos, grasp_yaw(obs, top, cfg))
+    yield from grasp_at(obs, *plan_grasp(obs, top, cfg))
     spot = free_table_spot(obs, exclude=top)
     yield from release_at(obs, spot, tcp_yaw(obs))
 
 
 def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs, OPEN)
+    yield from retreat(obs)
     on_table = [
         c
         for c in BLOCK_SLICES
@@ -367,8 +433,8 @@ def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
         and block_pose(obs, c)[0][1] < 0.0
     ]
     color = on_table[0] if on_table else min(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][1])
-    g = grasp_yaw(obs, color, cfg)
-    yield from grasp_at(obs, grasp_point(obs, color, g), g)
+    obs = yield from make_room(obs, color, cfg)
+    yield from grasp_at(obs, *plan_grasp(obs, color, cfg))
     q = float(obs["scene_obs"][1])
     drop = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.03)
     yield from release_at(obs, drop, tcp_yaw(obs))
