@@ -18,6 +18,10 @@ SAFE_Z = 0.62
 OPEN, CLOSE = 1.0, -1.0
 BLOCK_SLICES = {"red": slice(6, 12), "blue": slice(12, 18), "pink": slice(18, 24)}
 PUSH_DISTANCE = 0.115
+FLICK = 0.02  # the paddle stops this short of PUSH_DISTANCE and the block slides on
+FLICK_SPEED = 0.7  # fraction of the top speed for the final stroke of a flick
+DRAWER_INNER_HALF_WIDTH = 0.09
+DRAWER_DROP_Y = -0.27  # a block pushed this far off the desk's front edge (y = -0.2) drops into the drawer
 
 
 def block_pose(obs: dict, color: str) -> tuple[np.ndarray, float]:
@@ -177,15 +181,17 @@ def _at(x: float, y: float, z: float) -> np.ndarray:
 
 
 def retreat(obs: dict) -> Script:
-    """Move straight up to the safe height, keeping the gripper as it is.
+    """Move straight up to the safe height, keeping the gripper as it is, and wait a few steps so
+    that a block the last task set in motion comes to rest. Returns the last observation.
 
     Closing on the way up would grab a block just released between the fingers; the task's next
     waypoint changes the gripper once the hand is clear.
     """
     t = tcp(obs)
     grip = OPEN if float(obs["robot_obs"][14]) > 0 else CLOSE
-    if t[2] < SAFE_Z - 0.03:
-        yield Waypoint(_at(t[0], t[1], SAFE_Z), tcp_yaw(obs), grip, tol=0.03, max_steps=40)
+    z = SAFE_Z if t[2] < SAFE_Z - 0.03 else t[2]
+    last = yield Waypoint(_at(t[0], t[1], z), tcp_yaw(obs), grip, tol=0.03, wait=4, max_steps=45)
+    return last if last is not None else obs
 
 
 def move_over(obs: dict, xy, yaw: float, grip: float) -> Script:
@@ -232,7 +238,7 @@ def put_down_held(obs: dict) -> Script:
     color = held_block(obs)
     if color is None:
         return obs
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     spot = free_table_spot(obs, exclude=color)
     last = yield from release_at(obs, spot, tcp_yaw(obs))
     return last if last is not None else obs
@@ -241,7 +247,7 @@ def put_down_held(obs: dict) -> Script:
 # --- task scripts -----------------------------------------------------------------------------------
 def lift(color: str) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs)
+        obs = yield from retreat(obs)
         obs = yield from make_room(obs, color, cfg)
         yield from grasp_at(obs, *plan_grasp(obs, color, cfg))
 
@@ -252,7 +258,7 @@ def rotate(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Scrip
     turn = -np.pi / 2 if direction == "right" else np.pi / 2
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs)
+        obs = yield from retreat(obs)
         obs = yield from make_room(obs, color, cfg)
         pos, g = plan_grasp(obs, color, cfg, then_rotate=turn)
         yield from grasp_at(obs, pos, g, lift_to=pos[2] + 0.03)
@@ -267,24 +273,54 @@ def rotate(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Scrip
     return script
 
 
+def push_block(
+    obs: dict,
+    color: str,
+    cfg: sc.SceneConfig,
+    direction: tuple[float, float],
+    distance: float,
+    flick: float = 0.0,
+    z: float = sc.TABLE_Z + 0.02,
+) -> Script:
+    """Push ``color`` along the table by ``distance`` in ``direction`` (+-x or +-y) with the closed
+    fingers side by side as a paddle, then back off. Returns the last observation.
+
+    With ``flick`` > 0 the paddle stops that far short at full speed and the block slides the rest,
+    so that it ends the push untouched (push_into_drawer, for one, needs an untouched block).
+    """
+    d = np.array(direction, dtype=float)
+    pos, yaw = block_pose(obs, color)
+    half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
+    extent = abs(d @ [np.cos(yaw), np.sin(yaw)]) * half[0] + abs(d @ [-np.sin(yaw), np.cos(yaw)]) * half[1]
+    g = choose_yaw(obs, float(np.arctan2(d[1], d[0])))  # closing axis across the push: a wide paddle
+    start = pos[:2] - d * (extent + 0.03)
+    end = pos[:2] + d * (distance - extent - 0.01 - flick)
+    yield from move_over(obs, start, g, CLOSE)
+    yield Waypoint(_at(*start, z), g, CLOSE, tol=0.01, max_steps=50)
+    if flick > 0:
+        run_up = end - d * 0.04
+        yield Waypoint(_at(*run_up, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5)
+        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.05, max_steps=3, speed=FLICK_SPEED)
+    else:
+        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5)
+    back = end - d * 0.02
+    yield Waypoint(_at(*back, z + 0.01), g, CLOSE, tol=0.02, max_steps=20)
+    last = yield Waypoint(_at(*back, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+    return last if last is not None else obs
+
+
 def push(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
     sign = 1.0 if direction == "right" else -1.0
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs)
-        pos, yaw = block_pose(obs, color)
-        half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
-        x_extent = abs(np.cos(yaw)) * half[0] + abs(np.sin(yaw)) * half[1]
-        g = choose_yaw(obs, 0.0)  # fingers side by side along y: a wide paddle
-        start_x = pos[0] - sign * (x_extent + 0.03)
-        z = sc.TABLE_Z + 0.02
-        yield from move_over(obs, (start_x, pos[1]), g, CLOSE)
-        yield Waypoint(_at(start_x, pos[1], z), g, CLOSE, tol=0.01, max_steps=50)
-        # Push the block by PUSH_DISTANCE (the oracle needs 0.1 m) and no further, to spare neighbours.
-        end_x = pos[0] + sign * PUSH_DISTANCE - sign * (x_extent + 0.01)
-        yield Waypoint(_at(end_x, pos[1], z), g, CLOSE, tol=0.008, max_steps=60, speed=0.5)
-        yield Waypoint(_at(end_x - sign * 0.02, pos[1], z + 0.01), g, CLOSE, tol=0.02, max_steps=20)
-        yield Waypoint(_at(pos[0] + sign * 0.09, pos[1], SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+        obs = yield from retreat(obs)
+        x0 = block_pose(obs, color)[0][0]
+        # The oracle needs 0.1 m: a flick leaves the block untouched at the end (a later
+        # push_into_drawer needs that); a plain push finishes the job if the block slid short.
+        obs = yield from push_block(obs, color, cfg, (sign, 0.0), PUSH_DISTANCE, flick=FLICK)
+        moved = sign * (block_pose(obs, color)[0][0] - x0)
+        if moved < PUSH_DISTANCE - 0.01:
+            yield from push_block(obs, color, cfg, (sign, 0.0), PUSH_DISTANCE - moved)
 
     return script
 
@@ -293,7 +329,7 @@ def move_slider(direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
     sign = 1.0 if direction == "left" else -1.0  # joint increases when the door moves to -x
 
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs)
+        obs = yield from retreat(obs)
         q = float(obs["scene_obs"][0])
         knob_x = cfg.door_x0 - q
         goal_q = sc.SLIDER_TRAVEL if sign > 0 else 0.0
@@ -315,7 +351,7 @@ def _drawer_handle(obs: dict, cfg: sc.SceneConfig) -> np.ndarray:
 
 
 def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     h = _drawer_handle(obs, cfg)
     g = choose_yaw(obs, np.pi / 2)
     grip_z = h[2] + 0.012
@@ -330,7 +366,7 @@ def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     h = _drawer_handle(obs, cfg)
     g = choose_yaw(obs, np.pi / 2)
     z = h[2] + 0.01
@@ -343,7 +379,7 @@ def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     g = choose_yaw(obs, np.pi / 2)  # hand narrow along y: clear of the slider door behind the button
     top = sc.TABLE_Z + 0.022
     yield from move_over(obs, (cfg.button_x, sc.BUTTON_Y), g, CLOSE)
@@ -356,7 +392,7 @@ def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 def flip_switch(up: bool) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
-        yield from retreat(obs)
+        obs = yield from retreat(obs)
         q = float(obs["scene_obs"][3])
         hz = sc.SWITCH_HANDLE_Z0 + q
         g = choose_yaw(obs, np.pi / 2)  # fingers close along x across the handle
@@ -384,7 +420,7 @@ def _held_or_nearest(obs: dict) -> str:
 
 def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
     color = _held_or_nearest(obs)
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
     y = sc.SLIDER_SPOTS["slider_left"][1]
     candidates = [(x, y) for x in np.linspace(-0.3, 0.13, 12)]
@@ -394,7 +430,7 @@ def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 
 def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     q = float(obs["scene_obs"][1])
     target = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.015)
     yield from release_at(obs, target, choose_yaw(obs, 0.0))
@@ -402,7 +438,7 @@ def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
 
 def stack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
     color = _held_or_nearest(obs)
-    yield from retreat(obs)
+    obs = yield from retreat(obs)
     candidates = [c for c in BLOCK_SLICES if c != color]
     bottom = min(
         candidates,
@@ -416,28 +452,61 @@ def stack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
     yield from release_at(obs, target, choose_yaw(obs, yaw))
 
 
+def _extent(cfg: sc.SceneConfig, color: str, yaw: float, d: np.ndarray) -> float:
+    """Half the footprint of ``color`` along the unit direction ``d``."""
+    half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
+    return abs(d @ [np.cos(yaw), np.sin(yaw)]) * half[0] + abs(d @ [-np.sin(yaw), np.cos(yaw)]) * half[1]
+
+
 def unstack_block(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    """Push the top block sideways off the bottom one, towards the freer side.
+
+    It drops onto the table untouched: lifting it instead would complete the task while the block
+    is still in the hand, and a following push, rotate or lift of that block needs it on the table.
+    """
+    obs = yield from retreat(obs)
     top = max(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][2])
-    yield from grasp_at(obs, *plan_grasp(obs, top, cfg))
-    spot = free_table_spot(obs, exclude=top)
-    yield from release_at(obs, spot, tcp_yaw(obs))
+    top_pos, top_yaw = block_pose(obs, top)
+    bottom = min(
+        (c for c in BLOCK_SLICES if c != top),
+        key=lambda c: np.linalg.norm(block_pose(obs, c)[0][:2] - top_pos[:2]),
+    )
+    bottom_pos, bottom_yaw = block_pose(obs, bottom)
+    others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c not in (top, bottom)]
+
+    def free_space(d: np.ndarray) -> float:
+        landing = bottom_pos[:2] + d * 0.09
+        if not -0.45 < landing[0] < 0.45:
+            return -1.0
+        return min([np.linalg.norm(landing - o) for o in others] + [1.0])
+
+    d = max((np.array([1.0, 0.0]), np.array([-1.0, 0.0])), key=free_space)
+    rel = (top_pos[:2] - bottom_pos[:2]) @ d
+    distance = _extent(cfg, bottom, bottom_yaw, d) - rel + 0.5 * _extent(cfg, top, top_yaw, d) + 0.02
+    yield from push_block(obs, top, cfg, tuple(d), distance, z=top_pos[2])
 
 
 def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
-    yield from retreat(obs)
+    """Push the block on the table over the desk's front edge into the open drawer: first along x
+    until it is in line with the drawer, then towards the robot."""
+    obs = yield from retreat(obs)
+    table_z = sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT
     on_table = [
         c
         for c in BLOCK_SLICES
-        if abs(block_pose(obs, c)[0][2] - (sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT)) < 0.01
-        and block_pose(obs, c)[0][1] < 0.0
+        if abs(block_pose(obs, c)[0][2] - table_z) < 0.01 and block_pose(obs, c)[0][1] < 0
     ]
     color = on_table[0] if on_table else min(BLOCK_SLICES, key=lambda c: block_pose(obs, c)[0][1])
-    obs = yield from make_room(obs, color, cfg)
-    yield from grasp_at(obs, *plan_grasp(obs, color, cfg))
-    q = float(obs["scene_obs"][1])
-    drop = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.03)
-    yield from release_at(obs, drop, tcp_yaw(obs))
+    pos, yaw = block_pose(obs, color)
+    half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
+    x_extent = abs(np.cos(yaw)) * half[0] + abs(np.sin(yaw)) * half[1]
+    room = DRAWER_INNER_HALF_WIDTH - x_extent - 0.01
+    offset = pos[0] - cfg.drawer_x
+    if abs(offset) > room:
+        shift = abs(offset) - room + 0.01
+        obs = yield from push_block(obs, color, cfg, (-np.sign(offset), 0.0), shift)
+        pos, _ = block_pose(obs, color)
+    yield from push_block(obs, color, cfg, (0.0, -1.0), pos[1] - DRAWER_DROP_Y)
 
 
 def build_scripts() -> dict[str, Callable[[dict, sc.SceneConfig], Script]]:
