@@ -21,7 +21,7 @@ PUSH_DISTANCE = 0.115
 FLICK = 0.02  # the paddle stops this short of PUSH_DISTANCE and the block slides on
 FLICK_SPEED = 0.7  # fraction of the top speed for the final stroke of a flick
 DRAWER_INNER_HALF_WIDTH = 0.09
-DRAWER_DROP_Y = -0.27  # a block pushed this far off the desk's front edge (y = -0.2) drops into the drawer
+DESK_FRONT_Y = -0.2
 
 
 def block_pose(obs: dict, color: str) -> tuple[np.ndarray, float]:
@@ -109,13 +109,26 @@ def _best_grasp(
         for i in range(3)
         if abs(rot[2, i]) < 0.5 and half[i] <= OPEN_HALF_WIDTH - 0.004
     ]
-    if not on_table or not candidates:  # slider or drawer: the natural grasp, walls are near
+    if not candidates:
         candidates = [(float(pose[5]), half[1])]
+    if pos[1] > 0.0:  # slider compartment: the hand, wide along the closing axis, must not reach the
+        # door in front or the cabinet behind, so the fingers close along x
+        candidates = [min(candidates, key=lambda c: abs(np.cos(c[0])))]
     neighbours = []
     for c in BLOCK_SLICES:
         other = np.asarray(obs["scene_obs"][BLOCK_SLICES[c]], dtype=float)
         if c != color and abs(other[2] - pos[2]) < 0.05:
             neighbours.append((other[:3], float(other[5]), sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[c]]))
+    in_drawer = pos[2] < sc.TABLE_Z - 0.02
+    if in_drawer:  # the drawer's four walls are obstacles for the fingers too
+        centre_y = sc.DRAWER_Y0 - float(obs["scene_obs"][1])
+        for dx, dy, hx, hy in (
+            (0.095, 0, 0.005, 0.1),
+            (-0.095, 0, 0.005, 0.1),
+            (0, 0.095, 0.1, 0.005),
+            (0, -0.1, 0.1, 0.006),
+        ):
+            neighbours.append((np.array([cfg.drawer_x + dx, centre_y + dy, 0.0]), 0.0, (hx, hy, 0.03)))
 
     def clearance(centre: np.ndarray, axis: float) -> float:
         d = np.array([-np.sin(axis), np.cos(axis)])
@@ -129,7 +142,8 @@ def _best_grasp(
         wrist_ok = _yaw_and_wrist_cost(obs, axis, then_rotate)[1] < WRIST_LIMIT
         slack = max(0.0, OPEN_HALF_WIDTH - half_along - 0.004)
         d = np.array([-np.sin(axis), np.cos(axis), 0.0])
-        for shift in (0.0, slack, -slack):
+        # in the slider compartments the blocks lie apart: grasp centred
+        for shift in (0.0, slack, -slack) if on_table or in_drawer else (0.0,):
             centre = pos + shift * d
             room = clearance(centre, axis)
             # more room than ENOUGH_ROOM counts the same, so the centred grasp wins when it fits
@@ -429,10 +443,19 @@ def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
     yield from release_at(obs, target, choose_yaw(obs, np.pi / 2))
 
 
+def drawer_open_middle_y(obs: dict) -> float:
+    """y of the middle of the part of the drawer that sticks out of the desk.
+
+    The oracle ends open_drawer at 0.12 m, so a later task may find the drawer only part open.
+    """
+    front_inner = sc.DRAWER_Y0 - float(obs["scene_obs"][1]) - 0.094
+    return (front_inner + DESK_FRONT_Y) / 2
+
+
 def place_in_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
     obs = yield from retreat(obs)
-    q = float(obs["scene_obs"][1])
-    target = _at(cfg.drawer_x, sc.DRAWER_Y0 - q, sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.015)
+    # fingers close along y, so the block's long side lies along the drawer's width
+    target = _at(cfg.drawer_x, drawer_open_middle_y(obs), sc.DRAWER_FLOOR_Z + sc.BLOCK_HALF_HEIGHT + 0.015)
     yield from release_at(obs, target, choose_yaw(obs, 0.0))
 
 
@@ -502,11 +525,12 @@ def push_into_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
     x_extent = abs(np.cos(yaw)) * half[0] + abs(np.sin(yaw)) * half[1]
     room = DRAWER_INNER_HALF_WIDTH - x_extent - 0.01
     offset = pos[0] - cfg.drawer_x
-    if abs(offset) > room:
-        shift = abs(offset) - room + 0.01
-        obs = yield from push_block(obs, color, cfg, (-np.sign(offset), 0.0), shift)
+    if abs(offset) > room / 2:  # in line with the drawer's middle, so that it lands clear of the walls
+        obs = yield from push_block(obs, color, cfg, (-np.sign(offset), 0.0), abs(offset))
         pos, _ = block_pose(obs, color)
-    yield from push_block(obs, color, cfg, (0.0, -1.0), pos[1] - DRAWER_DROP_Y)
+    # pushed past the desk's front edge, the block drops into the drawer
+    drop_y = float(np.clip(drawer_open_middle_y(obs), -0.3, -0.25))
+    yield from push_block(obs, color, cfg, (0.0, -1.0), pos[1] - drop_y)
 
 
 def build_scripts() -> dict[str, Callable[[dict, sc.SceneConfig], Script]]:
