@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import calvin_eval, run
+from bench import calvin_eval, run, video
 from policies.base import Policy
 from policies.registry import available_policies, register_policy
 
@@ -276,11 +276,11 @@ def test_dying_and_hanging_workers_are_replaced():
 
 def test_videos(tmp_path):
     records = evaluate(SeededPolicy(), fake_chains(3), record=2, video_dir=tmp_path)
-    suffix = calvin_eval.video_suffix()
+    suffix = video.video_suffix()
     assert records[0]["video"] == f"chain_0000{suffix}" and records[1]["video"] == f"chain_0001{suffix}"
     assert "video" not in records[2]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"chain_0000{suffix}", f"chain_0001{suffix}"]
-    frame = calvin_eval.annotate_frame(np.zeros((24, 32, 3), np.uint8), "open the drawer")
+    frame = video.annotate_frame(np.zeros((24, 32, 3), np.uint8), "open the drawer")
     assert frame.shape == (50, 32, 3) and frame[24:].max() > 0
 
 
@@ -448,6 +448,6 @@ def test_end_to_end_random_policy(tmp_path: Path):
     runs = [[json.loads(x) for x in (o / "episodes.jsonl").read_text().splitlines()] for o in outs]
     runs = [sorted(r, key=lambda e: e["chain"]) for r in runs]
     assert [r["chain"] for r in runs[0]] == [0, 1]
-    assert runs[0][0].pop("video") == f"chain_0000{calvin_eval.video_suffix()}" and "video" not in runs[0][1]
-    assert (outs[0] / "videos" / f"chain_0000{calvin_eval.video_suffix()}").stat().st_size > 0
+    assert runs[0][0].pop("video") == f"chain_0000{video.video_suffix()}" and "video" not in runs[0][1]
+    assert (outs[0] / "videos" / f"chain_0000{video.video_suffix()}").stat().st_size > 0
     assert strip(runs[0]) == strip(runs[1])
