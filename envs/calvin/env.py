@@ -38,6 +38,21 @@ PARTS = ("slider", "drawer", "button", "switch")  # articulated parts, in scene_
 SETTLE_STEPS = 24  # physics steps after a reset so that blocks come to rest
 
 
+def relative_action(prev_target: np.ndarray, target: np.ndarray, gripper: float) -> np.ndarray:
+    """The relative action that moves the target pose from ``prev_target`` to ``target``.
+
+    Both poses are (x, y, z, Euler x, y, z); the result is (7,) with position / 0.02 m, the
+    wrapped Euler difference / 0.05 rad and the gripper sign. Data collection uses it to store
+    both action forms of an expert that sends absolute targets.
+    """
+    delta = np.asarray(target, dtype=np.float64) - np.asarray(prev_target, dtype=np.float64)
+    rel = np.empty(7, dtype=np.float32)
+    rel[:3] = delta[:3] / POS_SCALE
+    rel[3:6] = ((delta[3:6] + np.pi) % (2 * np.pi) - np.pi) / ORN_SCALE
+    rel[6] = 1.0 if gripper > 0 else -1.0
+    return rel
+
+
 class CalvinEnv(gym.Env):
     """The play table with a Panda arm; one episode = one start state (see module doc)."""
 
@@ -53,10 +68,6 @@ class CalvinEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         self.cfg = sc.get_scene(scene)
-        cameras = tuple(cameras)
-        unknown = [c for c in cameras if c not in CAMERAS]
-        if unknown:
-            raise ValueError(f"unknown camera(s) {unknown}; valid cameras: {', '.join(CAMERAS)}")
         if action_mode not in ACTION_MODES:
             raise ValueError(f"unknown action_mode {action_mode!r}; valid: {', '.join(ACTION_MODES)}")
         if render_mode not in (None, "rgb_array"):
@@ -65,20 +76,11 @@ class CalvinEnv(gym.Env):
             if not isinstance(size, int) or size < 8:
                 raise ValueError(f"{name} must be an integer >= 8, got {size!r}")
         self.scene_name = scene
-        self.cameras = cameras
         self.action_mode = action_mode
         self.render_mode = render_mode
         self.static_camera = StaticCamera(static_size)
         self.gripper_camera = GripperCamera(gripper_size)
-
-        obs_spaces: dict[str, spaces.Space] = {}
-        if "static" in cameras:
-            obs_spaces["rgb_static"] = spaces.Box(0, 255, (static_size, static_size, 3), np.uint8)
-        if "gripper" in cameras:
-            obs_spaces["rgb_gripper"] = spaces.Box(0, 255, (gripper_size, gripper_size, 3), np.uint8)
-        obs_spaces["robot_obs"] = spaces.Box(-np.inf, np.inf, (15,), np.float32)
-        obs_spaces["scene_obs"] = spaces.Box(-np.inf, np.inf, (24,), np.float32)
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.set_cameras(cameras)
         if action_mode == "relative":
             self.action_space = spaces.Box(-1.0, 1.0, (7,), np.float32)
         else:
@@ -91,6 +93,32 @@ class CalvinEnv(gym.Env):
         self._task_start: dict | None = None
         self.symbolic_state: dict | None = None
         self._built = False
+
+    def set_cameras(self, cameras: Sequence[str]) -> None:
+        """Choose the cameras rendered into observations (``()`` for none); updates the space.
+
+        Data collection turns them off while the expert sets up a task it does not record.
+        """
+        cameras = tuple(cameras)
+        unknown = [c for c in cameras if c not in CAMERAS]
+        if unknown:
+            raise ValueError(f"unknown camera(s) {unknown}; valid cameras: {', '.join(CAMERAS)}")
+        self.cameras = cameras
+        s, g = self.static_camera.size, self.gripper_camera.size
+        obs_spaces: dict[str, spaces.Space] = {}
+        if "static" in cameras:
+            obs_spaces["rgb_static"] = spaces.Box(0, 255, (s, s, 3), np.uint8)
+        if "gripper" in cameras:
+            obs_spaces["rgb_gripper"] = spaces.Box(0, 255, (g, g, 3), np.uint8)
+        obs_spaces["robot_obs"] = spaces.Box(-np.inf, np.inf, (15,), np.float32)
+        obs_spaces["scene_obs"] = spaces.Box(-np.inf, np.inf, (24,), np.float32)
+        self.observation_space = spaces.Dict(obs_spaces)
+
+    def observe(self) -> dict[str, np.ndarray]:
+        """The observation of the current state (with the cameras now chosen)."""
+        if not self._built:
+            raise RuntimeError("call reset() before observe()")
+        return self._obs()
 
     # --- world ---------------------------------------------------------------------------------
     def _build(self, state: dict) -> None:
@@ -125,7 +153,7 @@ class CalvinEnv(gym.Env):
         for name, q in joints.items():
             p.resetJointState(self.desk, self.links[name], q, physicsClientId=cid)
         self._hold_parts()
-        self._shown_led = self._shown_lightbulb = None  # the rebuilt desk has its default colours
+        self._shown: dict[str, tuple] = {}  # light colours on the rebuilt desk: its defaults
         self.led = int(state.get("led", 0))
         self._button_down = False
         for _ in range(SETTLE_STEPS):
@@ -172,15 +200,17 @@ class CalvinEnv(gym.Env):
             self.led = 1 - self.led
         self._button_down = pressed
         self.lightbulb = int(self._joints["switch"] > sc.SWITCH_TRAVEL / 2)
-        colors = {
+
+    def _sync_light_colours(self) -> None:
+        """Show the lights' states on the desk before an image is rendered (only then: it costs)."""
+        colours = {
             "led": sc.LED_ON if self.led else sc.LED_OFF,
             "lightbulb": sc.BULB_ON if self.lightbulb else sc.BULB_OFF,
         }
-        if self.cameras or self.render_mode:
-            for name, rgba in colors.items():
-                if getattr(self, f"_shown_{name}", None) != rgba:
-                    p.changeVisualShape(self.desk, self.links[name], rgbaColor=rgba, physicsClientId=self.cid)
-                    setattr(self, f"_shown_{name}", rgba)
+        for name, rgba in colours.items():
+            if self._shown.get(name) != rgba:
+                p.changeVisualShape(self.desk, self.links[name], rgbaColor=rgba, physicsClientId=self.cid)
+                self._shown[name] = rgba
 
     # --- observations --------------------------------------------------------------------------
     def scene_obs(self) -> np.ndarray:
@@ -194,6 +224,8 @@ class CalvinEnv(gym.Env):
 
     def _obs(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
+        if self.cameras:
+            self._sync_light_colours()
         if "static" in self.cameras:
             obs["rgb_static"] = self.static_camera.render(self.cid)
         if "gripper" in self.cameras:
@@ -258,6 +290,12 @@ class CalvinEnv(gym.Env):
             self.begin_subtask(options["task"])
         return self._obs(), self._info()
 
+    def target_pose(self) -> np.ndarray:
+        """The pose the arm is driven to: (x, y, z, Euler x, y, z), as relative actions update it."""
+        if not self._built:
+            raise RuntimeError("call reset() before target_pose()")
+        return np.concatenate([self._pos_target, self._orn_target]).astype(np.float64)
+
     def begin_subtask(self, task: str) -> None:
         """Judge ``task`` from now on: the oracle's start info is the current scene info."""
         check_task(task)
@@ -308,6 +346,7 @@ class CalvinEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
+        self._sync_light_colours()
         return self.static_camera.render(self.cid)
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""Training: demonstration data (collection, storage, preprocessing) and, later, the VLA trainer."""
