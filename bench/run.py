@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,10 +40,20 @@ def _arg(default: Any = MISSING, help: str = "", **argparse_kwargs: Any) -> Any:
 
 @dataclass
 class Args:
-    policy: str = _arg(
-        help="policy spec: a registered name (random, expert), NAME:ARG, or package.module:Class"
+    policy: str | None = _arg(
+        None, "policy spec: a registered name (random, expert), NAME:ARG, or package.module:Class"
     )
-    out: str = _arg(help="output folder (created if missing; must not hold an episodes.jsonl yet)")
+    out: str | None = _arg(None, "output folder (created if missing; must not hold an episodes.jsonl yet)")
+    resume: str | None = _arg(
+        None,
+        "continue the interrupted run in this folder; its config.json gives the other options "
+        "(only --workers, --quiet and --record may change)",
+    )
+    shard: str | None = _arg(
+        None,
+        "i/n: evaluate only the chains at positions p with p %% n == i; merge shards with "
+        "python -m bench.merge",
+    )
     suite: str = _arg("calvin", "benchmark suite", choices=tuple(SUITES))
     scene: str = _arg("D", "scene to evaluate on (calvin: A, B, C, D)")
     chains: int = _arg(100, "evaluate the first N chains")
@@ -72,9 +83,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     for f in dataclasses.fields(Args):
         kwargs = dict(f.metadata)
         flag = "--" + f.name.replace("_", "-")
-        if f.default is MISSING:
-            parser.add_argument(flag, dest=f.name, required=True, **kwargs)
-        elif isinstance(f.default, bool):
+        if isinstance(f.default, bool):
             parser.add_argument(flag, dest=f.name, action="store_true", **kwargs)
         else:
             kind = int if f.type in ("int", "int | None") else str
@@ -84,6 +93,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
 
 def check_args(args: Args) -> None:
     """Reject bad values before anything expensive happens."""
+    if args.resume is None and (args.policy is None or args.out is None):
+        raise UsageError("--policy and --out are required (or --resume DIR to continue a run)")
+    parse_shard(args.shard)
     scenes = SUITES[args.suite]
     if args.scene not in scenes:
         raise UsageError(f"unknown scene {args.scene!r} for suite {args.suite}; valid: {', '.join(scenes)}")
@@ -92,6 +104,19 @@ def check_args(args: Args) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.record < 0:
         raise UsageError(f"--record must be >= 0, got {args.record}")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n) with 0 <= i < n; None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UsageError(f"--shard {text}: need 0 <= i < n, got i={i}, n={n}")
+    return i, n
 
 
 def parse_chain_ids(text: str) -> list[int]:
@@ -200,19 +225,30 @@ def print_tables(summary: dict[str, Any]) -> None:
     print(per_task.to_string(float_format="%.3f"))
 
 
-def run(args: Args, out: Path, policy: Any, chains: list, episodes: Any, **engine_kwargs: Any) -> dict:
-    """Evaluate, streaming episode lines into ``episodes``; return the summary."""
+def run(
+    args: Args,
+    out: Path,
+    policy: Any,
+    chains: list,
+    episodes: Any,
+    positions: dict[int, int],
+    **engine_kwargs: Any,
+) -> tuple[list[dict], float]:
+    """Evaluate ``chains``, streaming episode lines into ``episodes``; return (records, wall time).
+
+    ``positions`` maps chain id -> its place in the whole selection (stable across shards/resumes).
+    """
     from tqdm import tqdm
 
     from bench.calvin_eval import CalvinEnvFactory, evaluate_chains
-    from bench.stats import summarize_chains
 
     engine_kwargs.setdefault("make_env", CalvinEnvFactory(args.static_size, args.gripper_size))
     bar = tqdm(total=len(chains), desc=f"{args.suite} {args.scene}", unit="chain", disable=args.quiet)
     done: list[int] = []
 
     def on_result(record: dict) -> None:
-        episodes.write(json.dumps(record, default=_plain) + "\n")
+        record["position"] = positions[record["chain"]]
+        episodes.write(json.dumps(record, default=_plain) + "\n")  # one write per line, then flush
         episodes.flush()
         done.append(record["completed"])
         bar.update(1)
@@ -235,7 +271,14 @@ def run(args: Args, out: Path, policy: Any, chains: list, episodes: Any, **engin
         )
     finally:
         bar.close()
-    wall = time.perf_counter() - start
+    return records, time.perf_counter() - start
+
+
+def make_summary(args: Args, records: list[dict], wall: float) -> dict[str, Any]:
+    """summary.json of a run (or a shard, or merged shards) from its episode records."""
+    from bench.stats import summarize_chains
+
+    records = sorted(records, key=lambda r: r.get("position", r["chain"]))
     summary = {"suite": args.suite, "policy": args.policy, "scene": args.scene, **summarize_chains(records)}
     summary.update(
         stop_reasons=dict(Counter(r["stop_reason"].split(":")[0] for r in records)),
@@ -243,10 +286,65 @@ def run(args: Args, out: Path, policy: Any, chains: list, episodes: Any, **engin
         workers=args.workers,
         max_steps=args.max_steps,
         chains_source="official" if args.generated_seed is None else f"generated:{args.generated_seed}",
+        chain_ids=[r["chain"] for r in records],
+        shard=args.shard,
         wall_time_s=round(wall, 3),
         env_steps_per_s=round(summary["env_steps"] / wall, 2) if wall > 0 else None,
     )
     return summary
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON so that readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_plain) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_records(path: Path) -> list[dict]:
+    """Episode records of an interrupted run; a line cut by a kill is removed from the file."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    good_end = raw.rfind(b"\n") + 1  # everything after the last newline is a cut line
+    records = []
+    for n, line in enumerate(raw[:good_end].decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}: line {n} is not valid JSON ({exc})") from None
+        for key in ("chain", "completed", "tasks", "steps", "stop_reason"):
+            if key not in rec:
+                raise UsageError(f"{path}: line {n} lacks key {key!r}")
+        records.append(rec)
+    if good_end != len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return records
+
+
+RESUMABLE_OVERRIDES = ("workers", "quiet", "record")
+
+
+def resume_args(cli: Args) -> Args:
+    """The interrupted run's arguments from its config.json, with this call's workers/quiet/record."""
+    folder = Path(cli.resume)
+    config_path = folder / "config.json"
+    if not config_path.exists():
+        raise UsageError(f"--resume {folder}: no config.json there, so it is not a bench.run folder")
+    if (folder / "summary.json").exists():
+        raise UsageError(f"--resume {folder}: the run is complete (summary.json exists); nothing to resume")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{config_path}: not valid JSON ({exc})") from None
+    names = {f.name for f in dataclasses.fields(Args)}
+    values = {k: v for k, v in config.items() if k in names}
+    values.update({k: getattr(cli, k) for k in RESUMABLE_OVERRIDES})
+    values.update(resume=str(folder), out=str(folder))
+    return Args(**values)
 
 
 def _plain(value: Any) -> Any:
@@ -266,30 +364,50 @@ def main(
 
     args = parse_args(argv)
     try:
+        if args.resume is not None:
+            args = resume_args(args)
         check_args(args)
-        chains = select_chains(args, load_chains or load_calvin_chains)
+        selection = select_chains(args, load_chains or load_calvin_chains)
+        positions = {chain.index: p for p, chain in enumerate(selection)}
+        shard = parse_shard(args.shard)
+        if shard is not None:
+            selection = [c for p, c in enumerate(selection) if p % shard[1] == shard[0]]
         if "instruction_for" not in engine_kwargs:
             engine_kwargs["instruction_for"] = calvin_instructions()
-        out = check_out_dir(args.out)
+        if args.resume is not None:
+            out = Path(args.resume)
+            earlier = read_records(out / "episodes.jsonl")
+        else:
+            out = check_out_dir(args.out)
+            earlier = []
+        finished = {r["chain"] for r in earlier}
+        todo = [c for c in selection if c.index not in finished]
         try:
             policy = make_policy(args.policy)
         except (ValueError, ImportError, OSError) as exc:
             raise UsageError(str(exc)) from None
         try:
-            episodes = open(out / "episodes.jsonl", "x", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            episodes = open(out / "episodes.jsonl", "a" if args.resume else "x", encoding="utf-8")  # noqa: SIM115
         except FileExistsError:
             raise UsageError(f"{str(out / 'episodes.jsonl')!r} exists: pick another --out") from None
     except (UsageError, RuntimeError) as exc:
         print(f"bench.run: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
-    config = {**dataclasses.asdict(args), **run_info(), "policy_class": type(policy).__qualname__}
-    config["argv"] = list(sys.argv[1:] if argv is None else argv)
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=_plain) + "\n", encoding="utf-8")
+    if args.resume is None:
+        config = {**dataclasses.asdict(args), **run_info(), "policy_class": type(policy).__qualname__}
+        config["argv"] = list(sys.argv[1:] if argv is None else argv)
+        write_json_atomic(out / "config.json", config)
+    elif not args.quiet:
+        print(f"bench.run: resuming {out}: {len(earlier)} chains done, {len(todo)} to go", file=sys.stderr)
     try:
         with episodes:
-            summary = run(args, out, policy, chains, episodes, **engine_kwargs)
+            records, wall = run(args, out, policy, todo, episodes, positions, **engine_kwargs)
     except KeyboardInterrupt:
-        print(f"\nbench.run: interrupted; finished chains are in {out / 'episodes.jsonl'}", file=sys.stderr)
+        print(
+            f"\nbench.run: interrupted; finished chains are in {out / 'episodes.jsonl'}; "
+            f"continue with: python -m bench.run --resume {out}",
+            file=sys.stderr,
+        )
         return 130
     except RuntimeError as exc:
         print(f"bench.run: error: {exc}", file=sys.stderr)
@@ -298,7 +416,10 @@ def main(
         policy.close()
         if (out / "episodes.jsonl").stat().st_size == 0:  # no chain finished: leave the folder reusable
             (out / "episodes.jsonl").unlink()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n", encoding="utf-8")
+    summary = make_summary(args, earlier + records, wall)
+    if earlier:
+        summary["resumed_chains"] = len(earlier)
+    write_json_atomic(out / "summary.json", summary)
     if not args.quiet:
         print_tables(summary)
     print(f"avg_len {summary['avg_len']:.3f} over {summary['n_chains']} chains -> {out / 'summary.json'}")
