@@ -68,10 +68,15 @@ class Args:
     static_size: int = _arg(200, "static camera image size (pixels)")
     gripper_size: int = _arg(84, "gripper camera image size (pixels)")
     quiet: bool = _arg(False, "no progress bar and no tables")
+    fail_fast: bool = _arg(False, "stop the run at the first chain that ends in an error (policy or worker)")
 
 
 class UsageError(ValueError):
     """Bad input: reported on one line with exit code 2."""
+
+
+class FailFast(RuntimeError):
+    """--fail-fast: a chain ended in an error; the run stops (exit code 1, finished chains kept)."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
@@ -252,6 +257,8 @@ def run(
         episodes.flush()
         done.append(record["completed"])
         bar.update(1)
+        if args.fail_fast and record["stop_reason"].startswith("error:"):
+            raise FailFast(f"chain {record['chain']}: {record['stop_reason']}")
         bar.set_postfix(avg_len=f"{sum(done) / len(done):.2f}")
 
     start = time.perf_counter()
@@ -325,7 +332,7 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-RESUMABLE_OVERRIDES = ("workers", "quiet", "record")
+RESUMABLE_OVERRIDES = ("workers", "quiet", "record", "fail_fast")
 
 
 def resume_args(cli: Args) -> Args:
@@ -410,7 +417,8 @@ def main(
         )
         return 130
     except RuntimeError as exc:
-        print(f"bench.run: error: {exc}", file=sys.stderr)
+        hint = f"; continue with: python -m bench.run --resume {out}" if isinstance(exc, FailFast) else ""
+        print(f"bench.run: error: {exc}{hint}", file=sys.stderr)
         return 1
     finally:
         policy.close()

@@ -98,3 +98,15 @@ def test_resume_errors(full_run, tmp_path, capsys):
     assert "no config.json there" in capsys.readouterr().err
     assert run_main(["--scene", "D"]) == 2
     assert "--policy and --out are required" in capsys.readouterr().err
+
+
+def test_fail_fast_stops_at_the_first_error(tmp_path, capsys):
+    spec = "tests.policy_fixtures:RaisingPolicy"
+    out = tmp_path / "ff"
+    assert run_main(["--policy", spec, "--chains", "4", "--fail-fast", "--quiet", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "deliberate failure" in err and f"--resume {out}" in err
+    assert len(outcomes(out)) == 1 and not (out / "summary.json").exists()
+    goes_on = tmp_path / "on"
+    assert run_main(["--policy", spec, "--chains", "3", "--quiet", "--out", str(goes_on)]) == 0
+    assert all(r[2].startswith("error:") for r in outcomes(goes_on).values()) and len(outcomes(goes_on)) == 3
