@@ -85,5 +85,19 @@ def _random(arg: str | None) -> Policy:
         raise ValueError(f"policy 'random' takes an integer seed (random:SEED), got random:{arg}") from None
 
 
+def _vla(arg: str | None) -> Policy:
+    from policies.vla import make_vla
+
+    return make_vla(arg)
+
+
+def _remote(arg: str | None) -> Policy:
+    from policies.remote import make_remote
+
+    return make_remote(arg)
+
+
 register_policy("random", _random)
+register_policy("remote", _remote)
 register_policy("expert", _expert)
+register_policy("vla", _vla)

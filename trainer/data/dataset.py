@@ -21,11 +21,12 @@ policy-head structures that predict a chunk at every step of the window (the his
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from trainer.data.augment import AugmentConfig, augment_actions, augment_images, augment_language
@@ -55,6 +56,16 @@ class SampleConfig:
     """augmentation (AugmentConfig.off() for evaluation)"""
     seed: int = 0
     """augmentation seed: a sample's augmentation depends on (seed, epoch, index) only"""
+    image_size: int | None = None
+    """resize images to this square size before augmentation (None keeps the stored size); the
+    shift padding scales with it. Policies resize with the same function (resize_frames)."""
+
+
+def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """(T, 3, H, W) float -> (T, 3, size, size), bilinear with antialiasing (train and inference alike)."""
+    if frames.shape[-2:] == (size, size):
+        return frames
+    return F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
 class DemoDataset(Dataset):
@@ -121,8 +132,15 @@ class DemoDataset(Dataset):
             frames = np.asarray(self.store.fields[key][first : t + 1])  # (n, h, w, 3) uint8
             seq = np.zeros((h, *frames.shape[1:]), dtype=np.uint8)
             seq[pad:] = frames
-            images[key] = torch.from_numpy(seq).permute(0, 3, 1, 2).float().div_(255.0)
-        images = augment_images(images, cfg.augment, rng) if images else images
+            frames_t = torch.from_numpy(seq).permute(0, 3, 1, 2).float().div_(255.0)
+            images[key] = resize_frames(frames_t, cfg.image_size) if cfg.image_size else frames_t
+        augment = cfg.augment
+        if cfg.image_size and images:  # shift padding in pixels of the resized images
+            scale = cfg.image_size / self.store.fields[cfg.image_keys[0]].shape[1]
+            augment = replace(
+                augment, shift_pad={k: max(1, round(v * scale)) for k, v in augment.shift_pad.items()}
+            )
+        images = augment_images(images, augment, rng) if images else images
         if cfg.image_dtype == "uint8":
             images = {k: (v * 255.0).round_().to(torch.uint8) for k, v in images.items()}
 

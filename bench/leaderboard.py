@@ -1,0 +1,360 @@
+"""Leaderboards of stored runs: ``python -m bench.leaderboard [ROOTS...] --out results/``.
+
+Finds every run folder (one holding ``summary.json``) below ROOTS (default ``results/runs`` and
+``runs``), builds one table per suite and writes ``OUT/leaderboard.md`` (all suites, Markdown) and
+``OUT/leaderboard_<suite>.csv`` (numbers, one row per run).
+
+CALVIN-style table: policy, training split (when the run records one), evaluation scene, number of
+chains, success for 1..5 instructions in a row with Wilson 95 % intervals, and average length with a
+95 % interval of the mean over chains (percentile bootstrap by default, from ``episodes.jsonl``),
+sorted by average length, best first. Published numbers (``shared/reference/calvin.md``) are added
+as reference rows whose ``source`` is ``published`` (they carry no intervals).
+
+Suites are a registry (:data:`SUITE_TABLES`): add a :class:`SuiteTable` with
+:func:`register_suite_table` to give a new suite (e.g. SimplerEnv) its table. Runs of a suite without
+a table are reported with a warning and left out. Exit codes: 0 written, 1 error, 2 bad input
+(e.g. no runs found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results import find_runs, runs_table
+
+DEFAULT_ROOTS = ("results/runs", "runs")
+PUBLISHED = "published"
+
+#: Published CALVIN results: (method, training split, success 1..5 in a row, average length),
+#: evaluated on scene D with CALVIN's 1000 chains (``shared/reference/calvin.md``).
+CALVIN_PUBLISHED: tuple[tuple[str, str, tuple[float, ...], float], ...] = (
+    ("MCIL", "ABC->D", (0.304, 0.013, 0.002, 0.0, 0.0), 0.31),
+    ("RT-1", "ABC->D", (0.533, 0.222, 0.094, 0.038, 0.013), 0.90),
+    ("HULC", "ABC->D", (0.418, 0.165, 0.057, 0.019, 0.011), 0.67),
+    ("GR-1", "ABC->D", (0.854, 0.712, 0.596, 0.497, 0.401), 3.06),
+    ("RoboVLMs KosMos P.H.", "ABC->D", (0.980, 0.936, 0.854, 0.778, 0.704), 4.25),
+    ("RoboVLMs KosMos P.H.", "ABCD->D", (0.967, 0.930, 0.899, 0.865, 0.826), 4.49),
+)
+
+CALVIN_COLUMNS = [
+    "policy",
+    "split",
+    "scene",
+    "n_chains",
+    *[f"sr{i}{part}" for i in range(1, 6) for part in ("", "_low", "_high")],
+    "avg_len",
+    "avg_len_low",
+    "avg_len_high",
+    "source",
+    "run",
+    "n_errors",
+    "shard",
+    "missing_chains",
+    "backbone",
+    "structure",
+    "seed",
+    "chains_source",
+    "version",
+    "git_commit",
+]
+
+
+@dataclass(frozen=True)
+class SuiteTable:
+    """How one suite's runs become a leaderboard.
+
+    Attributes:
+        suite: The ``suite`` value in summary.json.
+        title: Section heading in leaderboard.md.
+        build: ``build(runs, include_published) -> DataFrame``: rows of :func:`bench.results.runs_table`
+            for this suite -> the numeric leaderboard (written to CSV), sorted best first.
+        markdown: ``markdown(table) -> str``: the section body (explanation and Markdown table).
+    """
+
+    suite: str
+    title: str
+    build: Callable[[pd.DataFrame, bool], pd.DataFrame]
+    markdown: Callable[[pd.DataFrame], str]
+
+
+#: Suite name -> its table builder.
+SUITE_TABLES: dict[str, SuiteTable] = {}
+
+
+def register_suite_table(table: SuiteTable) -> SuiteTable:
+    """Add (or replace) the table builder of ``table.suite``."""
+    SUITE_TABLES[table.suite] = table
+    return table
+
+
+# --- formatting helpers ----------------------------------------------------------------------------
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_interval(
+    value: float, low: float | None, high: float | None, digits: int = 3, ci_digits: int | None = None
+) -> str:
+    """``0.900 [0.60, 0.98]``; just the value when the bounds are missing; ``-`` when it is."""
+    if _missing(value):
+        return "-"
+    text = f"{value:.{digits}f}"
+    if _missing(low) or _missing(high):
+        return text
+    ci_digits = max(digits - 1, 1) if ci_digits is None else ci_digits
+    return f"{text} [{low:.{ci_digits}f}, {high:.{ci_digits}f}]"
+
+
+def markdown_table(frame: pd.DataFrame, align: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table of a DataFrame of strings (``|`` escaped)."""
+    header = [str(c) for c in frame.columns]
+    align = list(align) if align is not None else ["l"] * len(header)
+    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(rule[a] for a in align) + " |",
+    ]
+    for row in frame.itertuples(index=False):
+        cells = ["" if _missing(v) else str(v).replace("|", "\\|") for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _display_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- CALVIN ----------------------------------------------------------------------------------------
+
+
+def calvin_published_rows() -> pd.DataFrame:
+    """Published CALVIN numbers as leaderboard rows (``source == "published"``, no intervals)."""
+    rows = []
+    for method, split, rates, avg_len in CALVIN_PUBLISHED:
+        row: dict[str, object] = {"policy": method, "split": split, "scene": "D", "source": PUBLISHED}
+        for i, rate in enumerate(rates, 1):
+            row[f"sr{i}"] = rate
+        row["avg_len"] = avg_len
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_calvin(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
+    """CALVIN leaderboard: one row per run (plus the published rows), sorted by average length."""
+    table = runs.copy()
+    if not table.empty:
+        table["run"] = table["run"].map(_display_path)
+        table["source"] = "run"
+    parts = [table, calvin_published_rows() if include_published else pd.DataFrame()]
+    parts = [p for p in parts if not p.empty]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CALVIN_COLUMNS)
+    for column in CALVIN_COLUMNS:
+        if column not in table.columns:
+            table[column] = None
+    table = table.sort_values(
+        ["avg_len", "sr5", "policy", "source"], ascending=[False, False, True, True], kind="stable"
+    )
+    table = table.reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table[["rank", *CALVIN_COLUMNS]]
+
+
+def _calvin_source(row: pd.Series) -> str:
+    """The source cell: ``published``, or the run folder with notes (errors, shard, partial merge)."""
+    if row["source"] == PUBLISHED:
+        return PUBLISHED
+    notes = []
+    if not _missing(row.get("n_errors")) and row["n_errors"]:
+        notes.append(f"{int(row['n_errors'])} chain errors")
+    if not _missing(row.get("shard")) and row["shard"]:
+        notes.append(f"shard {row['shard']}")
+    if not _missing(row.get("missing_chains")) and row["missing_chains"]:
+        notes.append(f"partial: {int(row['missing_chains'])} chains missing")
+    return f"`{row['run']}`" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def calvin_markdown(table: pd.DataFrame) -> str:
+    """Explanation and Markdown table of :func:`build_calvin`'s output."""
+    shown = pd.DataFrame(
+        {
+            "#": table["rank"],
+            "policy": [
+                f"{p} *({PUBLISHED})*" if s == PUBLISHED else p
+                for p, s in zip(table["policy"], table["source"], strict=True)
+            ],
+            "split": table["split"].map(lambda v: "-" if _missing(v) else v),
+            "scene": table["scene"],
+            "chains": table["n_chains"].map(lambda v: "-" if _missing(v) else str(int(v))),
+            **{
+                str(i): [
+                    fmt_interval(*vals)
+                    for vals in zip(table[f"sr{i}"], table[f"sr{i}_low"], table[f"sr{i}_high"], strict=True)
+                ]
+                for i in range(1, 6)
+            },
+            "avg len": [
+                fmt_interval(*vals, digits=2, ci_digits=2)
+                for vals in zip(table["avg_len"], table["avg_len_low"], table["avg_len_high"], strict=True)
+            ],
+            "source": [_calvin_source(row) for _, row in table.iterrows()],
+        }
+    )
+    n_runs = int((table["source"] != PUBLISHED).sum())
+    intro = (
+        f"{n_runs} run(s). Columns 1-5: fraction of chains that completed at least that many "
+        "instructions in a row, with Wilson 95 % intervals; avg len: mean number of instructions "
+        "completed per chain (0-5), with a 95 % interval of the mean over chains (zero width when "
+        "every chain completed the same number). Sorted by average length. Rows marked *published* are numbers reported by their authors on CALVIN scene D "
+        "with 1000 chains (training split ABC->D or ABCD->D); they report no intervals. A split of "
+        "`-` means the run does not record its training data."
+    )
+    align = ["r", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"]
+    return intro + "\n\n" + markdown_table(shown, align)
+
+
+register_suite_table(
+    SuiteTable(
+        suite="calvin",
+        title="CALVIN-style long-horizon evaluation",
+        build=build_calvin,
+        markdown=calvin_markdown,
+    )
+)
+
+
+# --- all suites ------------------------------------------------------------------------------------
+
+
+def build_leaderboards(
+    runs: pd.DataFrame, include_published: bool = True, include_shards: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Suite -> leaderboard, for every suite that has runs and a registered table (with the suite's
+    published rows unless ``include_published`` is false). Runs of unregistered suites give one
+    :class:`UserWarning` and are left out; so do single shards of sharded runs (``--shard i/n``; their
+    merged folder is the run) unless ``include_shards``."""
+    if runs.empty:
+        return {}
+    if not include_shards and "shard" in runs:
+        shards = runs["shard"].map(lambda v: not _missing(v) and bool(v))
+        if shards.any():
+            warnings.warn(
+                f"left out {int(shards.sum())} shard run(s) (one part of a sharded run each); merge them "
+                "with python -m bench.merge, or pass --include-shards",
+                stacklevel=2,
+            )
+            runs = runs[~shards]
+        if runs.empty:
+            return {}
+    suites = sorted(set(runs["suite"]))
+    unknown = [s for s in suites if s not in SUITE_TABLES]
+    if unknown:
+        counts = ", ".join(f"{s!r} ({int((runs['suite'] == s).sum())} run(s))" for s in unknown)
+        warnings.warn(
+            f"no leaderboard table for suite {counts}; left out (known suites: "
+            f"{', '.join(sorted(SUITE_TABLES))}; add one with bench.leaderboard.register_suite_table)",
+            stacklevel=2,
+        )
+    return {
+        suite: SUITE_TABLES[suite].build(runs[runs["suite"] == suite], include_published)
+        for suite in suites
+        if suite in SUITE_TABLES
+    }
+
+
+def leaderboard_markdown(tables: dict[str, pd.DataFrame], roots: Sequence[str]) -> str:
+    """The whole ``leaderboard.md``."""
+    lines = [
+        "# Leaderboard",
+        "",
+        f"Generated by `python -m bench.leaderboard {' '.join(roots)}` from the run folders below those "
+        "roots; regenerate it after adding runs. Per-run numbers are in `leaderboard_<suite>.csv`.",
+    ]
+    for suite, table in tables.items():
+        spec = SUITE_TABLES[suite]
+        lines += ["", f"## {spec.title}", "", spec.markdown(table)]
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboards(tables: dict[str, pd.DataFrame], out: str | Path, roots: Sequence[str]) -> list[Path]:
+    """Write ``leaderboard.md`` and one ``leaderboard_<suite>.csv`` per table into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "leaderboard.md"]
+    written[0].write_text(leaderboard_markdown(tables, roots), encoding="utf-8")
+    for suite, table in tables.items():
+        path = out / f"leaderboard_{suite}.csv"
+        table.to_csv(path, index=False, float_format="%.6g")
+        written.append(path)
+    return written
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.leaderboard",
+        description="Build leaderboards (Markdown and CSV) from stored run folders.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "roots", nargs="*", default=list(DEFAULT_ROOTS), help="folders searched for runs (recursively)"
+    )
+    parser.add_argument("--out", default="results", help="output folder")
+    parser.add_argument(
+        "--ci", choices=("bootstrap", "normal"), default="bootstrap", help="interval of the average length"
+    )
+    parser.add_argument("--no-published", action="store_true", help="leave out the published reference rows")
+    parser.add_argument("--include-shards", action="store_true", help="list single shards of sharded runs")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail on a malformed run instead of skipping it"
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print the Markdown")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry; returns the exit code."""
+    from bench.results import RunFormatError
+
+    args = parse_args(argv)
+    paths = find_runs(args.roots)
+    if not paths:
+        roots = ", ".join(args.roots)
+        print(f"bench.leaderboard: error: no runs (folders with summary.json) under {roots}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            runs = runs_table(paths, ci_method=args.ci, on_error="raise" if args.strict else "warn")
+            tables = build_leaderboards(
+                runs, include_published=not args.no_published, include_shards=args.include_shards
+            )
+        except RunFormatError as exc:
+            print(f"bench.leaderboard: error: {exc}", file=sys.stderr)
+            return 1
+    for warning in caught:  # ours are plain UserWarnings; library deprecation notices are not shown
+        if warning.category is UserWarning:
+            print(f"bench.leaderboard: warning: {warning.message}", file=sys.stderr)
+    if not tables:
+        print("bench.leaderboard: error: no run belongs to a suite with a leaderboard table", file=sys.stderr)
+        return 2
+    written = write_leaderboards(tables, args.out, args.roots)
+    if not args.quiet:
+        print(written[0].read_text(encoding="utf-8"))
+    print(f"{len(runs)} run(s) -> {', '.join(str(p) for p in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

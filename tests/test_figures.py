@@ -1,0 +1,284 @@
+"""Paper figures (bench.figures), training-log loading and the sim-vs-real metrics (bench.simreal)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bench import figures
+from bench.leaderboard import calvin_published_rows
+from bench.results import RunFormatError, find_runs, find_train_logs, load_run, load_train_log, runs_table
+from bench.simreal import mmrv, pearson_r
+from bench.stats import summarize_chains
+
+matplotlib.use("Agg")  # bench.figures never uses pyplot; this only keeps any other import headless
+
+TASKS = ("open_drawer", "move_slider_left", "turn_on_led", "lift_red_block_table", "place_in_slider")
+MAX_WIDTH_PX = 3.45 * 300  # one column (3.3 in) at 300 dpi, with the tight-bbox padding
+
+
+def write_run(folder: Path, policy: str, completed: list[int], summary_extra=None, config_extra=None) -> Path:
+    """A run folder in bench.run's format (config.json, episodes.jsonl, summary.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for chain, done in enumerate(completed):
+        tasks = TASKS[chain % 5 :] + TASKS[: chain % 5]
+        steps = [40] * done + ([360] if done < 5 else [])
+        records.append(
+            {"chain": chain, "tasks": list(tasks), "completed": done, "steps": steps, "stop_reason": "x"}
+        )
+    summary = {
+        "suite": "calvin",
+        "policy": policy,
+        "scene": "D",
+        **summarize_chains(records),
+        **(summary_extra or {}),
+    }
+    (folder / "config.json").write_text(json.dumps({"policy": policy, "scene": "D", **(config_extra or {})}))
+    (folder / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def write_train_log(path: Path, n: int = 60, lr: float = 1e-4) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        for step in range(0, n * 10, 10):
+            record = {
+                "step": step,
+                "loss": 2.0 * np.exp(-step / 150) + 0.05,
+                "lr": lr,
+                "note": "text is ignored",
+            }
+            if step % 100 == 0:
+                record["val_loss"] = 2.2 * np.exp(-step / 170) + 0.1
+            handle.write(json.dumps(record) + "\n")
+        handle.write("\n")
+    return path
+
+
+def assert_figure(paths: list[Path], formats=("png",)) -> None:
+    assert sorted(p.suffix for p in paths) == sorted(f".{f}" for f in formats)
+    for path in paths:
+        data = path.read_bytes()
+        assert len(data) > 1000
+        if path.suffix == ".png":
+            assert data.startswith(b"\x89PNG")
+            with Image.open(path) as image:
+                assert image.width <= MAX_WIDTH_PX, f"{path.name} is {image.width / 300:.2f} in wide"
+        if path.suffix == ".pdf":
+            assert data.startswith(b"%PDF")
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    write_run(
+        root / "a",
+        "alpha",
+        [5, 5, 4, 3, 5, 2, 5, 5],
+        config_extra={"backbone": "kosmos", "structure": "policy_head"},
+    )
+    write_run(
+        root / "b",
+        "beta",
+        [1, 0, 2, 0, 1, 0],
+        summary_extra={"backbone": "llava", "structure": "policy_head"},
+    )
+    write_run(
+        root / "c", "gamma", [3, 2, 3, 1], summary_extra={"backbone": "kosmos", "structure": "one_step"}
+    )
+    write_train_log(root / "train" / "ph" / "train_log.jsonl")
+    return root
+
+
+# --- sim vs real metrics ---------------------------------------------------------------------------
+
+
+def test_mmrv_zero_when_the_ranking_is_preserved() -> None:
+    assert mmrv([0.1, 0.5, 0.9], [0.2, 0.6, 0.8]) == 0.0
+    assert mmrv([0.1, 0.5, 0.9], [0.0, 0.01, 1.0]) == 0.0  # only the order matters
+    assert mmrv([0.3], [0.7]) == 0.0
+
+
+def test_mmrv_hand_computed() -> None:
+    # Fully reversed: per-policy max violations 0.6, 0.4, 0.6 -> mean 1.6 / 3.
+    assert mmrv([0.1, 0.5, 0.9], [0.8, 0.6, 0.2]) == pytest.approx(1.6 / 3)
+    # One swapped pair (0, 1) with real gap 0.1: policies 0 and 1 get 0.1, policy 2 gets 0.
+    assert mmrv([0.1, 0.2, 0.9], [0.5, 0.4, 0.6]) == pytest.approx(0.2 / 3)
+
+
+def test_mmrv_argument_order_sim_then_real() -> None:
+    # The violation is weighted by the gap in the second (real) argument: 0.1 here, 0.8 swapped.
+    assert mmrv([0.1, 0.9], [0.6, 0.5]) == pytest.approx(0.1)
+    assert mmrv([0.6, 0.5], [0.1, 0.9]) == pytest.approx(0.8)
+
+
+def test_mmrv_ties_follow_the_strict_comparison() -> None:
+    # (S_i > S_j) != (R_i > R_j): a sim tie is a violation only for the policy that is better in real.
+    assert mmrv([0.5, 0.5], [0.3, 0.7]) == pytest.approx(0.2)
+    assert mmrv([0.3, 0.7], [0.5, 0.5]) == 0.0
+
+
+def test_pearson_r_hand_computed() -> None:
+    assert pearson_r([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5, abs=1e-6)  # centred: 1 / (2 + 1e-8)
+    assert pearson_r([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0, abs=1e-6)
+    assert pearson_r([0.1, 0.2, 0.3], [0.1, 0.2, 0.3]) == 1.0
+    assert pearson_r([1, 2, 3], [11, 12, 13]) == 1.0  # equal centred vectors: exactly 1
+    assert pearson_r([0.4, 0.4], [0.1, 0.9]) == 0.0
+    sim, real = np.array([0.86, 0.71, 0.57, 0.17]), np.array([0.853, 0.92, 0.76, 0.293])
+    assert pearson_r(sim, real) == pytest.approx(np.corrcoef(sim, real)[0, 1], abs=1e-6)
+    with pytest.raises(ValueError, match="same 1-D shape"):
+        pearson_r([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="same 1-D shape"):
+        mmrv([1, 2], [1])
+
+
+# --- training logs ---------------------------------------------------------------------------------
+
+
+def test_load_train_log_jsonl_and_csv(tmp_path: Path) -> None:
+    log = load_train_log(write_train_log(tmp_path / "r" / "train_log.jsonl", n=30))
+    assert list(log.columns) == ["step", "loss", "lr", "val_loss"] and len(log) == 30
+    assert log["val_loss"].notna().sum() == 3 and log["step"].is_monotonic_increasing
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "train_log.csv").write_text("step,loss,lr\n20,0.5,1e-4\n10,0.9,1e-4\n")
+    csv = load_train_log(tmp_path / "c" / "train_log.csv")
+    assert list(csv["step"]) == [10, 20] and list(csv["loss"]) == [0.9, 0.5]
+    assert [p.parent.name for p in find_train_logs(tmp_path)] == ["c", "r"]
+    resumed = tmp_path / "resumed" / "train_log.jsonl"
+    resumed.parent.mkdir()
+    lines = [{"step": 0, "loss": 1.0}, {"step": 10, "loss": 0.8}, {"step": 10, "eval_avg_len": 1.5}]
+    lines += [{"step": 10, "loss": 0.7}, {"step": 20, "loss": 0.5}]  # step 10 logged again after a resume
+    resumed.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    merged = load_train_log(resumed)
+    assert list(merged["step"]) == [0, 10, 20] and list(merged["loss"]) == [1.0, 0.7, 0.5]
+    assert merged["eval_avg_len"].tolist()[1] == 1.5
+
+
+def test_bad_train_log_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "train_log.jsonl"
+    path.write_text('{"step": 1, "loss": 1.0}\n{"loss": 0.5}\n')
+    with pytest.raises(RunFormatError, match=r"train_log.jsonl:2: key 'step'"):
+        load_train_log(path)
+    path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo\n')
+    with pytest.raises(RunFormatError, match=r"train_log.jsonl:2: not valid JSON"):
+        load_train_log(path)
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+def test_success_curve_and_heatmap(runs: Path, tmp_path: Path) -> None:
+    loaded = [load_run(p) for p in find_runs(runs)]
+    table = runs_table(loaded)
+    paths = figures.plot_success_curve(
+        table, tmp_path / "f" / "success", published=calvin_published_rows(), formats=("pdf", "png")
+    )
+    assert_figure(paths, ("pdf", "png"))
+    per_task = figures.per_task_frame(loaded, figures.run_labels(table))
+    assert set(per_task["label"]) == {"alpha", "beta", "gamma"}
+    alpha_drawer = per_task[(per_task["label"] == "alpha") & (per_task["task"] == "open_drawer")].iloc[0]
+    assert (alpha_drawer["successes"], alpha_drawer["trials"]) == (
+        load_run(runs / "a")["summary"]["per_task"]["open_drawer"]["successes"],
+        8,
+    )
+    assert_figure(figures.plot_task_heatmap(per_task, tmp_path / "f" / "heatmap", formats=("png",)))
+    assert len(figures.calvin_task_order()) == 34
+
+
+def test_training_curves(tmp_path: Path) -> None:
+    logs = {
+        "a": load_train_log(write_train_log(tmp_path / "a" / "train_log.jsonl")),
+        "b": load_train_log(write_train_log(tmp_path / "b" / "train_log.jsonl", lr=2e-5)),
+    }
+    assert figures.training_keys(logs) == ["loss", "val_loss", "lr"]
+    parts = {
+        "x": pd.DataFrame(columns=["step", "grad_norm", "lr", "loss_arm", "eval_avg_len", "loss", "epoch"])
+    }
+    assert figures.training_keys(parts) == ["loss", "eval_avg_len", "lr", "loss_arm"]
+    assert_figure(figures.plot_training_curves(logs, tmp_path / "curves", smooth=0.6, formats=("png",)))
+    with pytest.raises(ValueError, match="no scalar key"):
+        figures.plot_training_curves(logs, tmp_path / "none", keys=["missing"])
+
+
+def test_design_grid_pools_cells_and_plots(runs: Path, tmp_path: Path) -> None:
+    extra = write_run(
+        tmp_path / "more", "alpha2", [5, 5], config_extra={"backbone": "kosmos", "structure": "policy_head"}
+    )
+    table = runs_table([*find_runs(runs), extra])
+    grid = figures.design_grid(table)
+    assert list(grid.index) == ["one_step", "policy_head"] and list(grid.columns) == ["kosmos", "llava"]
+    # kosmos / policy_head pools run a (8 chains, avg 34/8) and the extra run (2 chains, avg 5): 44/10.
+    assert grid.loc["policy_head", "kosmos"] == pytest.approx(4.4)
+    assert grid.loc["one_step", "kosmos"] == pytest.approx(2.25) and np.isnan(grid.loc["one_step", "llava"])
+    assert_figure(figures.plot_design_grid(table, tmp_path / "grid", formats=("png",)))
+    ordered = pd.DataFrame(
+        {
+            "backbone": ["k"] * 3,
+            "structure": ["Policy-Head Continuous", "one step discrete", "zzz"],
+            "avg_len": [1.0, 2.0, 3.0],
+            "n_chains": [1, 1, 1],
+        }
+    )
+    assert list(figures.design_grid(ordered).index) == ["one step discrete", "Policy-Head Continuous", "zzz"]
+
+
+def test_sim_vs_real_scatter(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "policy": ["RT-1 (conv.)", "RT-1 (15%)", "RT-1-X", "Octo-base", "RT-2-X"],
+            "sim_rate": [0.86, 0.71, 0.57, 0.17, 0.79],
+            "real_rate": [0.853, 0.920, 0.760, 0.293, 0.907],
+        }
+    )
+    assert_figure(figures.plot_sim_vs_real(frame, tmp_path / "simreal", formats=("png",)))
+    by_task = pd.concat(
+        [frame.assign(task="coke can"), frame.assign(task="drawer", sim_rate=frame["sim_rate"][::-1].values)]
+    )
+    assert_figure(figures.plot_sim_vs_real(by_task, tmp_path / "simreal_tasks", formats=("png",)))
+    with pytest.raises(ValueError, match="real_rate"):
+        figures.plot_sim_vs_real(frame.drop(columns="real_rate"), tmp_path / "bad")
+
+
+def test_make_figures_end_to_end_and_skips(runs: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "simreal.csv"
+    pd.DataFrame(
+        {"policy": ["a", "b", "c"], "sim_rate": [0.1, 0.5, 0.4], "real_rate": [0.2, 0.6, 0.7]}
+    ).to_csv(csv, index=False)
+    messages: list[str] = []
+    written = figures.make_figures(
+        [runs], tmp_path / "out", formats=("png",), simreal=csv, log=messages.append
+    )
+    names = sorted(p.stem for p in written)
+    assert names == [
+        "design_grid_avg_len",
+        "sim_vs_real",
+        "success_in_a_row",
+        "task_success_heatmap",
+        "training_curves",
+    ]
+    assert all(p.stat().st_size > 0 for p in written) and messages == []
+
+    messages.clear()
+    assert figures.make_figures([tmp_path / "nothing"], tmp_path / "o2", log=messages.append) == []
+    assert len(messages) == 3 and all("\n" not in m and "skipped" in m for m in messages)
+    assert figures.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "o3")]) == 2
+
+
+def test_short_names_and_labels() -> None:
+    assert figures.short_names([Path("/x/a/run"), Path("/x/b/run"), Path("/x/c")]) == [
+        "a/run",
+        "b/run",
+        "x/c",
+    ]
+    table = pd.DataFrame(
+        {"policy": ["p", "p", "q"], "scene": ["D", "D", "A"], "run": ["/r/one", "/r/two", "/r/q"]}
+    )
+    assert figures.run_labels(table) == ["p (D) [one]", "p (D) [two]", "q (A) [q]"]

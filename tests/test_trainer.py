@@ -1,0 +1,234 @@
+"""The VLA trainer: configs, every shipped variant trains and runs a chain, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.checkpoint import CheckpointError, load_checkpoint
+from trainer.config import ConfigError, load_config
+from trainer.data.stats import compute_dataset_stats, write_stats
+from trainer.data.store import Episode, EpisodeStore, EpisodeWriter
+from trainer.models.vla import ModelConfig, VLAModel
+from trainer.tokenizer import train_tokenizer
+
+CONFIGS = sorted(p for p in Path("trainer/configs").glob("*.json") if p.name != "base.json")
+TINY = [
+    "model.history_length=2",
+    "model.action_chunk_size=3",
+    "model.image_size=32",
+    "model.head_hidden=32",
+    "train.batch_size=2",
+    "train.max_steps=2",
+    "train.log_every=1",
+    "data.num_workers=0",
+    "optim.warmup_steps=1",
+]
+
+
+def _episode(rng: np.random.Generator, n: int, task: str, instruction: str) -> Episode:
+    img = rng.integers(0, 255, size=(n, 24, 24, 3), dtype=np.uint8)
+    rel = np.clip(rng.normal(0, 0.3, size=(n, 7)), -1, 1).astype(np.float32)
+    rel[:, 6] = np.where(rng.random(n) > 0.5, 1.0, -1.0)
+    data = {
+        "rgb_static": img,
+        "rgb_gripper": img[:, :16, :16],
+        "robot_obs": rng.normal(size=(n, 15)).astype(np.float32),
+        "rel_actions": rel,
+        "actions": rel.copy(),
+    }
+    return Episode(data, {"task": task, "instruction": instruction})
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "store"
+    rng = np.random.default_rng(0)
+    writer = EpisodeWriter(root, env={"suite": "calvin"})
+    writer.add(_episode(rng, 6, "open_drawer", "pull the drawer open"))
+    writer.add(_episode(rng, 5, "turn_on_led", "press the button to light the green led"))
+    write_stats(root, compute_dataset_stats(EpisodeStore(root)))
+    return root
+
+
+def fixed_batch(tokenizer_len: int = 0) -> dict:
+    g = torch.Generator().manual_seed(0)
+    b, h, c = 2, 2, 3
+    actions = torch.rand(b, h, c, 7, generator=g) * 2 - 1
+    actions[..., 6] = torch.where(actions[..., 6] > 0, 1.0, -1.0)
+    return {
+        "observations": {
+            "images": {
+                "rgb_static": torch.rand(b, h, 3, 32, 32, generator=g),
+                "rgb_gripper": torch.rand(b, h, 3, 32, 32, generator=g),
+            }
+        },
+        "history_mask": torch.tensor([[False, True], [True, True]]),
+        "actions": actions,
+        "action_mask": torch.ones(b, h, c, dtype=torch.bool),
+        "language_instruction": ["open the drawer", "turn on the led"],
+    }
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_every_variant_learns_a_fixed_batch(config):
+    cfg = load_config(config, [o for o in TINY if o.startswith("model.")])
+    torch.manual_seed(0)
+    model = VLAModel(cfg.model, train_tokenizer())
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = fixed_batch()
+    losses = []
+    for _ in range(12):
+        loss, _ = model.compute_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.8 * losses[0], losses
+    model.eval()
+    actions = model.predict(batch, n_actions=2)
+    assert actions.shape == (2, 2, 7) and torch.all(actions[..., 6].abs() == 1)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_every_variant_trains_and_its_checkpoint_runs_a_chain(config, tiny_data, tmp_path):
+    from bench.run import main as run_main
+    from trainer.train import main as train_main
+
+    out = tmp_path / "ckpt"
+    assert train_main(["--config", str(config), f"data.path={tiny_data}", f"train.out={out}", *TINY]) == 0
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert (
+        log[-1]["step"] == 2 and np.isfinite(log[-1]["loss"]) and "lr" in log[-1] and "grad_norm" in log[-1]
+    )
+    run = tmp_path / "run"
+    code = run_main(
+        [
+            "--policy",
+            f"vla:{out / 'latest'}",
+            "--chains",
+            "1",
+            "--max-steps",
+            "3",
+            "--static-size",
+            "24",
+            "--gripper-size",
+            "16",
+            "--quiet",
+            "--out",
+            str(run),
+        ]
+    )
+    assert code == 0
+    record = json.loads((run / "episodes.jsonl").read_text())
+    assert record["steps"][0] == 3 and not record["stop_reason"].startswith("error")
+
+
+def test_config_inheritance_overrides_and_errors(tmp_path):
+    cfg = load_config(
+        "trainer/configs/llava_ph_gpt.json",
+        ["train.max_steps=7", "optim.lr=0.5", 'model.cameras=["rgb_static"]'],
+    )
+    assert cfg.model.backbone == "llava" and cfg.model.head == "gpt" and cfg.model.history_length == 4
+    assert cfg.train.max_steps == 7 and cfg.optim.lr == 0.5 and cfg.model.cameras == ["rgb_static"]
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['model.heed'\]; valid: .*'head'"):
+        load_config(None, ["model.heed=fc"])
+    with pytest.raises(ConfigError, match="model.backbone = 'gpt4' is not valid; choose one of .*kosmos"):
+        load_config(None, ["model.backbone=gpt4"])
+    with pytest.raises(ConfigError, match="model.structure"):
+        load_config(None, ["model.structure=two_step"])
+    with pytest.raises(ConfigError, match="model.head"):
+        load_config(None, ["model.head=mlp"])
+    bad = tmp_path / "loop.json"
+    bad.write_text(json.dumps({"parent": "loop.json"}))
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(bad)
+    (tmp_path / "sec.json").write_text(json.dumps({"modle": {}}))
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \['modle'\]"):
+        load_config(tmp_path / "sec.json")
+
+
+def test_checkpoint_errors_and_stats_mismatch(tiny_data, tmp_path, capsys):
+    from trainer.train import main as train_main
+
+    out = tmp_path / "ck"
+    assert (
+        train_main(
+            [
+                "--config",
+                "trainer/configs/kosmos_ph_fc.json",
+                f"data.path={tiny_data}",
+                f"train.out={out}",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    model, cfg, tok, stats = load_checkpoint(out / "latest")
+    assert isinstance(model, VLAModel) and cfg.model.head == "fc" and "rel_actions" in stats
+    (out / "latest" / "stats.json").unlink()
+    with pytest.raises(CheckpointError, match=r"\['stats.json'\] are missing"):
+        load_checkpoint(out / "latest")
+    (out / "best" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config.json: corrupt JSON"):
+        load_checkpoint(out / "best")
+    stats_path = tiny_data / "stats.json"
+    saved = stats_path.read_text()
+    stats_path.write_text(saved.replace('"n_frames": 11', '"n_frames": 12'))
+    try:
+        assert (
+            train_main(
+                [
+                    "--config",
+                    "trainer/configs/kosmos_ph_fc.json",
+                    f"data.path={tiny_data}",
+                    f"train.out={tmp_path / 'x'}",
+                    *TINY,
+                ]
+            )
+            == 2
+        )
+        assert "statistics cover 12 frames but the dataset holds 11" in capsys.readouterr().err
+    finally:
+        stats_path.write_text(saved)
+
+
+def test_resume_continues_the_step_count(tiny_data, tmp_path):
+    from trainer.train import main as train_main
+
+    out = tmp_path / "r"
+    base = [
+        "--config",
+        "trainer/configs/kosmos_ph_lstm.json",
+        f"data.path={tiny_data}",
+        f"train.out={out}",
+        *TINY,
+    ]
+    assert train_main(base) == 0
+    assert train_main([*base, "train.max_steps=4", "--resume", str(out / "latest")]) == 0
+    state = json.loads((out / "latest" / "trainer_state.json").read_text())
+    assert state["step"] == 4
+    steps = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_pretrained_backbone_folder_loads(tmp_path):
+    tok = train_tokenizer()
+    model = VLAModel(ModelConfig(image_size=32), tok)
+    model.backbone.model.save_pretrained(tmp_path / "kosmos")
+    again = VLAModel(ModelConfig(pretrained=str(tmp_path / "kosmos")), tok)
+    batch = fixed_batch()
+    model.eval()
+    again.eval()
+    saved, loaded = model.backbone.model.state_dict(), again.backbone.model.state_dict()
+    assert saved.keys() == loaded.keys()
+    for key, value in saved.items():
+        torch.testing.assert_close(value, loaded[key])
+    a = model.features(batch)[0]
+    b = again.features(batch)[0]
+    torch.testing.assert_close(a, b)

@@ -1,0 +1,1 @@
+"""VLA models: VLM backbones (transformers classes), VLA structures and action heads."""

@@ -1,0 +1,336 @@
+"""Train a VLA policy: ``python -m trainer.train --config trainer/configs/NAME.json [section.key=value ...]``.
+
+The same command under ``torchrun --nproc-per-node N`` trains with DistributedDataParallel (gloo on
+CPU, NCCL on CUDA) and a distributed sampler. Outputs in ``train.out``:
+
+    latest/, best/        checkpoints (see trainer.checkpoint); best/ by rollout average length
+    config.json           the resolved config
+    train_log.jsonl       one line of scalars per logged step (also in tb/ for TensorBoard)
+
+``--resume OUT/latest`` continues from a checkpoint's weights, optimiser and scheduler state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.config import ConfigError, TrainConfig, load_config
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at optimiser step ``step``: linear warmup, then the schedule."""
+    o = cfg.optim
+    if step < o.warmup_steps:
+        return (step + 1) / max(1, o.warmup_steps)
+    done = step - o.warmup_steps
+    if o.schedule == "constant":
+        return 1.0
+    if o.schedule == "step":
+        return o.gamma ** (done // max(1, o.step_size))
+    total = max(1, cfg.train.max_steps - o.warmup_steps)
+    progress = min(1.0, done / total)
+    return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def check_stats(stats: dict[str, Any], store: Any, root: Path) -> None:
+    """Statistics must describe this data: same frame count and the action field."""
+    if stats.get("n_frames") != store.n_frames:
+        raise ConfigError(
+            f"{root / 'stats.json'}: statistics cover {stats.get('n_frames')} frames but the dataset holds "
+            f"{store.n_frames}; recompute them (python -m trainer.data.stats {root})"
+        )
+
+
+class Logger:
+    """Scalars to train_log.jsonl and TensorBoard (rank 0 only)."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.file = open(out / "train_log.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                self.tb = None
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+        self.file.flush()
+        if self.tb:
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        if self.tb:
+            self.tb.close()
+
+
+def rollout_eval(model: Any, cfg: TrainConfig, tokenizer: Any, stats: dict) -> dict[str, Any]:
+    """Average length and success rates on a few official chains through the harness."""
+    from bench.calvin_eval import evaluate_chains
+    from bench.stats import summarize_chains
+    from envs.calvin.chains import official_chains
+    from envs.calvin.language import eval_instruction
+    from policies.vla import VLAPolicy
+
+    was_training = model.training
+    policy = VLAPolicy(
+        model, cfg, tokenizer, stats, cfg.eval.exec_mode, device=str(next(model.parameters()).device)
+    )
+    try:
+        records = evaluate_chains(
+            policy,
+            official_chains()[: cfg.eval.chains],
+            scene=cfg.eval.scene,
+            seed=0,
+            workers=1,
+            max_steps=cfg.eval.max_steps,
+            instruction_for=eval_instruction,
+        )
+    finally:
+        model.train(was_training)
+    summary = summarize_chains(records)
+    return {"eval_avg_len": summary["avg_len"], "eval_success_1": summary["success_rates"][0]}
+
+
+def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
+    """Run training; returns the final metrics (rank 0) — see the module doc for the outputs."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    from trainer.checkpoint import load_checkpoint, load_optim_state, save_checkpoint
+    from trainer.data.augment import AugmentConfig
+    from trainer.data.dataset import DemoDataset, LoaderConfig, SampleConfig, make_dataloader
+    from trainer.data.stats import read_stats
+    from trainer.data.store import EpisodeStore
+    from trainer.models.vla import VLAModel
+    from trainer.tokenizer import instruction_corpus, train_tokenizer
+
+    world, rank, local = _distributed()
+    main_proc = rank == 0
+    if cfg.train.device == "cuda" or (cfg.train.device == "auto" and torch.cuda.is_available()):
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    torch.manual_seed(cfg.train.seed + rank)
+    np.random.seed(cfg.train.seed + rank)
+    out = Path(cfg.train.out)
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    root = Path(cfg.data.path)
+    store = EpisodeStore(root)
+    stats = read_stats(root)
+    check_stats(stats, store, root)
+    if resume:
+        _, _, tokenizer, _ = load_checkpoint(resume)
+    else:
+        tokenizer = train_tokenizer(
+            instruction_corpus() + [ep.get("instruction") or "" for ep in store.episodes]
+        )
+    augment = AugmentConfig(action_noise=cfg.data.action_noise) if cfg.data.augment else AugmentConfig.off()
+    dataset = DemoDataset(
+        store,
+        SampleConfig(
+            history_length=cfg.model.history_length,
+            action_chunk_size=cfg.model.action_chunk_size,
+            image_keys=tuple(cfg.model.cameras),
+            state_key="robot_obs",
+            action_key=cfg.data.action_key,
+            augment=augment,
+            seed=cfg.train.seed,
+            image_size=cfg.model.image_size,
+        ),
+    )
+    sampler = (
+        DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.train.seed) if world > 1 else None
+    )
+    loader = make_dataloader(
+        dataset,
+        LoaderConfig(batch_size=cfg.train.batch_size, num_workers=cfg.data.num_workers),
+        seed=cfg.train.seed,
+        sampler=sampler,
+    )
+
+    model = VLAModel(cfg.model, tokenizer).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.optim.lr,
+        weight_decay=cfg.optim.weight_decay,
+        betas=tuple(cfg.optim.betas),
+        fused=device.type == "cuda",
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16" and device.type == "cuda")
+    step = 0
+    best = -1.0
+    if resume:
+        from safetensors.torch import load_model
+
+        load_model(model, str(Path(resume) / "model.safetensors"), device=str(device))
+        state = load_optim_state(resume)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        trainer_state = json.loads((Path(resume) / "trainer_state.json").read_text())
+        step, best = int(trainer_state["step"]), float(trainer_state.get("best", -1.0))
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local] if device.type == "cuda" else None
+        )
+    if cfg.train.compile:
+        net = torch.compile(net)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
+
+    logger = Logger(out, main_proc)
+    progress = None
+    if main_proc:
+        from tqdm import tqdm
+
+        progress = tqdm(total=cfg.train.max_steps, initial=step, unit="step", desc="train")
+    epoch = 0
+    batches = iter(())
+    start_time = time.time()
+    last_log, samples_since = time.perf_counter(), 0
+    metrics: dict[str, Any] = {}
+
+    def next_batch() -> dict[str, Any]:
+        nonlocal batches, epoch
+        while True:
+            try:
+                return next(batches)
+            except StopIteration:
+                if sampler is not None:
+                    sampler.set_epoch(epoch)
+                dataset.set_epoch(epoch)
+                epoch += 1
+                batches = iter(loader)
+
+    def save(name: str, extra: dict[str, Any]) -> None:
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+        }
+        save_checkpoint(
+            out / name, model, cfg, tokenizer, stats, {"step": step, "best": best, **extra}, state
+        )
+
+    net.train()
+    while step < cfg.train.max_steps:
+        optimizer.zero_grad(set_to_none=True)
+        parts_sum: dict[str, float] = {}
+        loss_sum = 0.0
+        for micro in range(cfg.train.grad_accum):
+            batch = next_batch()
+            sync = nullcontext() if (world == 1 or micro == cfg.train.grad_accum - 1) else net.no_sync()
+            with sync, autocast():
+                loss, parts = net(batch, cfg.train.history_weighting)  # VLAModel.forward = compute_loss
+            scaler.scale(loss / cfg.train.grad_accum).backward()
+            loss_sum += float(loss.detach()) / cfg.train.grad_accum
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v / cfg.train.grad_accum
+            samples_since += cfg.train.batch_size * world
+        scaler.unscale_(optimizer)
+        grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or float("inf"))
+        )
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        step += 1
+        if progress:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss_sum:.4f}")
+        if step % cfg.train.log_every == 0 or step == cfg.train.max_steps:
+            now = time.perf_counter()
+            logger.log(
+                step,
+                {
+                    "loss": loss_sum,
+                    **parts_sum,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": grad_norm,
+                    "samples_per_s": samples_since / max(1e-9, now - last_log),
+                },
+            )
+            last_log, samples_since = now, 0
+        timed_out = cfg.train.max_minutes > 0 and (time.time() - start_time) / 60 >= cfg.train.max_minutes
+        if (
+            main_proc
+            and cfg.eval.every
+            and (step % cfg.eval.every == 0 or step == cfg.train.max_steps or timed_out)
+        ):
+            metrics = rollout_eval(model, cfg, tokenizer, stats)
+            logger.log(step, metrics)
+            if metrics["eval_avg_len"] > best:
+                best = metrics["eval_avg_len"]
+                save("best", metrics)
+        if main_proc and (step % cfg.train.save_every == 0 or step == cfg.train.max_steps or timed_out):
+            save("latest", {"loss": loss_sum, **metrics})
+        if timed_out:
+            break
+    if progress:
+        progress.close()
+    logger.close()
+    if main_proc and not (out / "best").exists():
+        save("best", {"loss": loss_sum, "note": "no rollout evaluation: last weights"})
+    if world > 1:
+        torch.distributed.barrier()
+    return {"step": step, "loss": loss_sum, "best_avg_len": best, **metrics}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trainer.checkpoint import CheckpointError
+    from trainer.data.store import DatasetError
+
+    parser = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="JSON config file (may name a 'parent')")
+    parser.add_argument("--resume", help="checkpoint folder (e.g. OUT/latest) to continue from")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=100")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        result = train(cfg, args.resume)
+    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+        print(f"trainer.train: error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {result['step']} steps, final loss {result['loss']:.4f} -> {cfg.train.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
