@@ -2,11 +2,14 @@
 
 ``python -m bench.perf env [--scene D] [--steps 300]`` prints env steps per second with both cameras,
 with cameras off, and the render cost per camera, as medians over repeats.
+``python -m bench.perf workers [--workers 1 2 4] [--cameras]`` prints how bench.run's throughput grows
+with the number of worker processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -48,6 +51,38 @@ def bench_env(scene: str, steps: int, static_size: int, gripper_size: int) -> di
     return results
 
 
+def bench_workers(
+    policy: str, scene: str, chains: int, workers: list[int], cameras: bool
+) -> list[dict[str, float]]:
+    """Chains/s and env steps/s of bench.run's engine for each worker count (same chains each time)."""
+    from bench.calvin_eval import CalvinEnvFactory, evaluate_chains
+    from envs.calvin.chains import official_chains
+    from envs.calvin.language import eval_instruction
+    from policies.registry import make_policy
+
+    rows = []
+    for n in workers:
+        pol = make_policy(policy)
+        if cameras:
+            pol.needs_images = True
+        start = time.perf_counter()
+        records = evaluate_chains(
+            pol,
+            official_chains()[:chains],
+            scene=scene,
+            workers=n,
+            make_env=CalvinEnvFactory(),
+            instruction_for=eval_instruction,
+        )
+        wall = time.perf_counter() - start
+        steps = sum(sum(r["steps"]) for r in records)
+        rows.append(
+            {"workers": n, "wall_s": wall, "chains_per_s": chains / wall, "steps_per_s": steps / wall}
+        )
+        pol.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -56,7 +91,28 @@ def main(argv: list[str] | None = None) -> None:
     env_p.add_argument("--steps", type=int, default=300)
     env_p.add_argument("--static-size", type=int, default=200)
     env_p.add_argument("--gripper-size", type=int, default=84)
+    wk = sub.add_parser("workers", help="bench.run throughput by number of worker processes")
+    wk.add_argument("--policy", default="expert")
+    wk.add_argument("--scene", default="D")
+    wk.add_argument("--chains", type=int, default=12)
+    wk.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    wk.add_argument(
+        "--cameras", action="store_true", help="render both cameras even if the policy needs none"
+    )
     args = parser.parse_args(argv)
+    if args.what == "workers":
+        print(
+            f"bench.run engine, policy {args.policy}, scene {args.scene}, {args.chains} chains, "
+            f"cameras {'on' if args.cameras else 'as the policy needs'} ({os.cpu_count()} CPUs)"
+        )
+        base = None
+        for row in bench_workers(args.policy, args.scene, args.chains, args.workers, args.cameras):
+            base = base or row["steps_per_s"]
+            print(
+                f"  workers={row['workers']}: {row['wall_s']:6.1f} s, {row['chains_per_s']:.2f} chains/s, "
+                f"{row['steps_per_s']:7.0f} env steps/s ({row['steps_per_s'] / base:.2f}x)"
+            )
+        return
     res = bench_env(args.scene, args.steps, args.static_size, args.gripper_size)
     print(
         f"CALVIN-style env, scene {args.scene}, static {args.static_size}px + gripper {args.gripper_size}px "

@@ -232,3 +232,111 @@ def test_pretrained_backbone_folder_loads(tmp_path):
     a = model.features(batch)[0]
     b = again.features(batch)[0]
     torch.testing.assert_close(a, b)
+
+
+def test_torchrun_two_processes_with_gloo(tiny_data, tmp_path):
+    """The same command under torchrun trains with DistributedDataParallel (gloo on CPU)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "-m",
+        "trainer.train",
+        "--config",
+        "trainer/configs/kosmos_ph_gpt.json",
+        f"data.path={tiny_data}",
+        f"train.out={out}",
+        *TINY,
+        "train.max_steps=3",
+    ]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((out / "latest" / "trainer_state.json").read_text())
+    assert state["step"] == 3
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]  # rank 0 logs once per step
+    load_checkpoint(out / "latest")
+
+
+def test_bf16_training_and_rollout_eval_keep_the_best(tiny_data, tmp_path):
+    from trainer.train import main as train_main
+
+    out = tmp_path / "bf"
+    args = [
+        "--config",
+        "trainer/configs/kosmos_ph_fc.json",
+        f"data.path={tiny_data}",
+        f"train.out={out}",
+        *TINY,
+        "train.precision=bf16",
+        "eval.every=1",
+        "eval.chains=1",
+        "eval.max_steps=2",
+    ]
+    assert train_main(args) == 0
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert any("eval_avg_len" in r for r in log) and all(np.isfinite(r.get("loss", 0.0)) for r in log)
+    best = json.loads((out / "best" / "trainer_state.json").read_text())
+    assert "eval_avg_len" in best and best["step"] >= 1
+
+
+class _ChunkModel(torch.nn.Module):
+    """Stands in for a VLAModel: the chunk predicted at query q is [q, q+0.1, q+0.2, ...] on dim 0."""
+
+    def __init__(self, chunk: int) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.backbone = type("B", (), {"image_size": 8})()
+        self.queries = 0
+        self.chunk = chunk
+
+    def predict(self, batch, n_actions=None):
+        b = len(batch["language_instruction"])
+        out = torch.zeros(b, n_actions, 7)
+        out[..., 0] = self.queries + 0.1 * torch.arange(n_actions)
+        out[..., 6] = 1.0
+        self.queries += 1
+        return out
+
+
+def _policy(mode: str):
+    from policies.vla import VLAPolicy
+    from trainer.config import TrainConfig
+
+    cfg = TrainConfig()
+    cfg.model.action_chunk_size = 4
+    stats = {"rel_actions": {"q01": [-1.0] * 7, "q99": [1.0] * 7}}
+    return VLAPolicy(_ChunkModel(4), cfg, None, stats, exec_mode=mode)
+
+
+def test_chunk_execution_modes():
+    obs = {"rgb_static": np.zeros((8, 8, 3), np.uint8), "rgb_gripper": np.zeros((8, 8, 3), np.uint8)}
+    first = _policy("first")
+    first.reset("go", slot=0)
+    assert [first.act(obs)[0] for _ in range(3)] == pytest.approx([0.0, 1.0, 2.0])
+    k = _policy("chunk:3")
+    k.reset("go", slot=0)
+    assert [k.act(obs)[0] for _ in range(4)] == pytest.approx([0.0, 0.1, 0.2, 1.0])
+    ens = _policy("ensemble")
+    ens.reset("go", slot=0)
+    a0, a1 = ens.act(obs)[0], ens.act(obs)[0]
+    w = np.exp(-0.1 * np.array([1.0, 0.0]))  # at t=1: chunk 0 (age 1) says 0.1, chunk 1 (age 0) says 1.0
+    assert a0 == pytest.approx(0.0) and a1 == pytest.approx((w[0] * 0.1 + w[1] * 1.0) / w.sum())
+    ens.reset("again", slot=0)  # a new instruction clears the history and the pending chunks
+    assert ens.act(obs)[0] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="K must be an integer in 1..4"):
+        _policy("chunk:9")
