@@ -77,8 +77,11 @@ class VLMBackbone(nn.Module):
         return (images - self._mean.to(images.dtype)) / self._std.to(images.dtype)
 
     def enable_gradient_checkpointing(self) -> None:
-        if hasattr(self.model, "gradient_checkpointing_enable"):
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(self.model, "activation_checkpointing_enable"):  # transformers >= 5.24
+            self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        elif hasattr(self.model, "gradient_checkpointing_enable"):
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     def forward(
         self,
