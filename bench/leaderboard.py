@@ -235,6 +235,37 @@ register_suite_table(
 )
 
 
+def build_real(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
+    """Real-world sessions (bench.real): success rate over operator-judged trials, best first."""
+    cols = ["policy", "n_trials", "success_rate", "success_rate_low", "success_rate_high", "run"]
+    table = runs.reindex(columns=cols).sort_values("success_rate", ascending=False, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def real_markdown(table: pd.DataFrame) -> str:
+    rows = [
+        [
+            str(i + 1),
+            str(r.policy),
+            str(r.n_trials),
+            f"{r.success_rate:.3f} [{r.success_rate_low:.2f}, {r.success_rate_high:.2f}]",
+            f"`{r.run}`",
+        ]
+        for i, r in enumerate(table.itertuples())
+    ]
+    frame = pd.DataFrame(rows, columns=["#", "policy", "trials", "success", "source"])
+    intro = (
+        "Operator-judged trials on a real robot (python -m bench.run --suite real), with Wilson 95 % "
+        "intervals; per-task counts are in each run's summary.json."
+    )
+    return intro + "\n\n" + markdown_table(frame, ["r", "l", "r", "r", "l"])
+
+
+register_suite_table(
+    SuiteTable(suite="real", title="Real-world evaluation", build=build_real, markdown=real_markdown)
+)
+
+
 # --- all suites ------------------------------------------------------------------------------------
 
 

@@ -345,6 +345,12 @@ def run_row(run: dict[str, Any], ci_method: str = "bootstrap") -> dict[str, Any]
             row[f"sr{i}"], row[f"sr{i}_low"], row[f"sr{i}_high"] = rate, low, high
         row["avg_len"] = summary["avg_len"]
         row["avg_len_low"], row["avg_len_high"] = mean_interval(run["completed"], method=ci_method)
+    if summary["suite"] == "real":  # bench.real: operator-judged trials
+        row["n_trials"] = summary.get("n_trials")
+        row["success_rate"] = summary.get("success_rate")
+        row["success_rate_low"], row["success_rate_high"] = (summary.get("success_rate_ci") or [None, None])[
+            :2
+        ]
     for key in ("seed", "chains_source", "max_steps", "n_errors", "shard", "wall_time_s", "env_steps_per_s"):
         row[key] = summary.get(key, config.get(key))
     missing = summary.get("missing_chains")

@@ -54,7 +54,11 @@ class Args:
         "i/n: evaluate only the chains at positions p with p %% n == i; merge shards with "
         "python -m bench.merge",
     )
-    suite: str = _arg("calvin", "benchmark suite", choices=tuple(SUITES))
+    suite: str = _arg(
+        "calvin",
+        "benchmark suite (real: the operator-in-the-loop protocol, see bench.real)",
+        choices=(*SUITES, "real"),
+    )
     scene: str = _arg("D", "scene to evaluate on (calvin: A, B, C, D)")
     chains: int = _arg(100, "evaluate the first N chains")
     chain_ids: str | None = _arg(
@@ -369,6 +373,13 @@ def main(
     of :func:`bench.calvin_eval.evaluate_chains` (``make_env``, ``instruction_for``)."""
     from policies.registry import make_policy
 
+    cli = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--suite=real" for a in cli) or any(
+        a == "--suite" and b == "real" for a, b in zip(cli, cli[1:], strict=False)
+    ):
+        from bench import real
+
+        return real.main(cli)  # the operator-in-the-loop protocol has its own options
     args = parse_args(argv)
     try:
         if args.resume is not None:
