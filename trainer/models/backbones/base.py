@@ -106,6 +106,52 @@ class VLMBackbone(nn.Module):
         raise NotImplementedError
 
 
+class PatchTokenBackbone(VLMBackbone):
+    """Backbones whose model takes ``pixel_values`` and one image token per vision feature (LLaVA,
+    PaliGemma): each placeholder expands into ``tokens_per_image`` copies of the model's image token.
+
+    Subclasses set ``self.model``, ``self._image_size``, ``self.model_image_token_id`` and
+    ``self.tokens_per_image`` in ``__init__``.
+    """
+
+    model_image_token_id: int
+    tokens_per_image: int
+    _image_size: int
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.text_config.hidden_size
+
+    @property
+    def image_size(self) -> int:
+        return self._image_size
+
+    def _forward(
+        self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, return_logits: bool
+    ) -> BackboneOutput:
+        ids, mask, positions = expand_placeholders(
+            input_ids,
+            attention_mask,
+            self.image_token_id,
+            [self.model_image_token_id] * self.tokens_per_image,
+        )
+        kwargs: dict[str, Any] = {}
+        if images.shape[1]:
+            # (B*N, 3, H, W) row-major: the order in which the placeholders appear in the flattened batch
+            kwargs["pixel_values"] = self.normalize_images(images.flatten(0, 1))
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            output_hidden_states=True,
+            use_cache=False,
+            logits_to_keep=0 if return_logits else 1,
+            **kwargs,
+        )
+        hidden = gather_positions(out.hidden_states[-1], positions)
+        logits = gather_positions(out.logits, positions) if return_logits else None
+        return BackboneOutput(hidden=hidden, logits=logits)
+
+
 def expand_placeholders(
     input_ids: torch.Tensor, attention_mask: torch.Tensor, placeholder: int, replacement: list[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -19,14 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from trainer.models.backbones.base import (
-    BackboneOutput,
     BackboneSpec,
-    VLMBackbone,
-    expand_placeholders,
-    gather_positions,
+    PatchTokenBackbone,
 )
 
 #: Size presets: (text layers, width, heads, kv heads, head dim, ffn, vision layers, vision width, patch).
@@ -60,7 +55,7 @@ PRESETS = {
 }
 
 
-class PaliGemmaBackbone(VLMBackbone):
+class PaliGemmaBackbone(PatchTokenBackbone):
     name = "paligemma"
 
     def __init__(self, spec: BackboneSpec, tokenizer: Any) -> None:
@@ -136,37 +131,3 @@ class PaliGemmaBackbone(VLMBackbone):
         for module in self.model.model.language_model.modules():
             if hasattr(module, "is_causal") and hasattr(module, "q_proj"):
                 module.is_causal = True
-
-    @property
-    def hidden_size(self) -> int:
-        return self.model.config.text_config.hidden_size
-
-    @property
-    def image_size(self) -> int:
-        return self._image_size
-
-    def _forward(
-        self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, return_logits: bool
-    ) -> BackboneOutput:
-        n = images.shape[1]
-        ids, mask, positions = expand_placeholders(
-            input_ids,
-            attention_mask,
-            self.image_token_id,
-            [self.model_image_token_id] * self.tokens_per_image,
-        )
-        kwargs: dict[str, Any] = {}
-        if n:
-            # (B*N, 3, H, W) row-major: the order in which the placeholders appear in the flattened batch
-            kwargs["pixel_values"] = self.normalize_images(images.flatten(0, 1))
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            output_hidden_states=True,
-            use_cache=False,
-            logits_to_keep=0 if return_logits else 1,
-            **kwargs,
-        )
-        hidden = gather_positions(out.hidden_states[-1], positions)
-        logits = gather_positions(out.logits, positions) if return_logits else None
-        return BackboneOutput(hidden=hidden, logits=logits)
