@@ -1,0 +1,5 @@
+import sys
+
+from bench.regression import main
+
+sys.exit(main())

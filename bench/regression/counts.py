@@ -1,0 +1,398 @@
+"""Success counts of a run and the baseline file format (see bench.regression)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Subtasks per CALVIN chain: the ``in_a_row`` metrics are ``1..HORIZON``.
+HORIZON = 5
+#: ``"format"`` value of a baseline file, and its current ``"format_version"``.
+FORMAT = "robovlm-bench/regression-baseline"
+FORMAT_VERSION = 1
+DEFAULT_ALPHA = 0.01
+DEFAULT_MIN_TASK_TRIALS = 10
+#: Boschloo's test is used while ``n_baseline * n_current`` stays at most this (300 x 300: ~0.35 s).
+BOSCHLOO_MAX_CELLS = 300 * 300
+#: Settings that must agree between a baseline and a current run: rates depend on them.
+MUST_MATCH = ("suite", "scene", "max_steps")
+#: Settings whose difference is reported but allowed (another seed or chain sample, another policy).
+MAY_DIFFER = ("policy", "seed", "chains")
+
+
+class BaselineError(ValueError):
+    """A baseline or run file is missing, unreadable or malformed; the message names file and key."""
+
+
+class SettingMismatch(ValueError):
+    """Baseline and current run differ in a setting that changes success rates (see MUST_MATCH)."""
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: counts must be integers, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what}: counts must be integers, got {value!r}") from None
+
+
+def _check_count(k: Any, n: Any, what: str) -> tuple[int, int]:
+    k, n = _as_int(k, what), _as_int(n, what)
+    if not 0 <= k <= n:
+        raise ValueError(f"{what}: need 0 <= successes <= trials, got {k}/{n}")
+    return k, n
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Success counts of one evaluation.
+
+    Attributes:
+        n_chains: Number of chains evaluated.
+        in_a_row: ``in_a_row[i - 1]`` = number of chains with at least ``i`` consecutive successes.
+        per_task: ``{task: (successes, trials)}``.
+        n_errors: Chains stopped by an error (env or policy raised); they count as failures.
+        setting: What produced the counts: ``suite``, ``scene``, ``policy``, ``seed``, ``max_steps``,
+            ``chains`` (``{"source": "official", "first": N}`` or ``{"source": ..., "ids": [...]}``).
+            Missing keys are not compared.
+    """
+
+    n_chains: int
+    in_a_row: tuple[int, ...]
+    per_task: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    n_errors: int = 0
+    setting: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = _as_int(self.n_chains, "n_chains")
+        if n < 0:
+            raise ValueError(f"n_chains must be >= 0, got {n}")
+        rows = tuple(self.in_a_row)
+        if len(rows) != HORIZON:
+            raise ValueError(f"in_a_row must hold {HORIZON} counts (chains with >= 1..{HORIZON}), got {rows}")
+        for i, k in enumerate(rows, 1):
+            _check_count(k, n, f"in_a_row[{i - 1}] (chains with >= {i} in a row)")
+        if any(a < b for a, b in zip(rows, rows[1:], strict=False)):
+            raise ValueError(f"in_a_row must not increase (>= i+1 in a row implies >= i), got {rows}")
+        tasks = {}
+        for task, kn in self.per_task.items():
+            pair = tuple(kn)
+            if len(pair) != 2:
+                raise ValueError(f"per_task[{task!r}] must be (successes, trials), got {kn!r}")
+            tasks[str(task)] = _check_count(*pair, f"per_task[{task!r}]")
+        object.__setattr__(self, "n_chains", int(n))
+        object.__setattr__(self, "in_a_row", tuple(int(k) for k in rows))
+        object.__setattr__(self, "per_task", dict(sorted(tasks.items())))
+        object.__setattr__(self, "setting", dict(self.setting))
+
+    @property
+    def avg_len(self) -> float | None:
+        """CALVIN's average length (mean consecutive successes per chain); None without chains."""
+        return sum(self.in_a_row) / self.n_chains if self.n_chains else None
+
+    def metrics(self, min_task_trials: int = 0) -> dict[str, tuple[int, int]]:
+        """``{metric: (successes, trials)}``: ``in_a_row_1..5`` then ``task:NAME`` in name order."""
+        out = {f"in_a_row_{i}": (k, self.n_chains) for i, k in enumerate(self.in_a_row, 1)}
+        out.update({f"task:{t}": kn for t, kn in self.per_task.items() if kn[1] >= min_task_trials})
+        return out
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]], **setting: Any) -> Counts:
+        """Counts of episode records (``bench.calvin_eval.evaluate_chains`` / ``episodes.jsonl`` lines:
+        keys ``tasks``, ``completed``, ``steps``, ``stop_reason``)."""
+        from bench.stats import chain_trials
+
+        records = list(records)
+        completed = [int(r["completed"]) for r in records]
+        per_task: dict[str, list[int]] = {}
+        for r in records:
+            for task, ok in chain_trials(r["tasks"], r["completed"], len(r["steps"])):
+                entry = per_task.setdefault(task, [0, 0])
+                entry[0] += ok
+                entry[1] += 1
+        return cls(
+            n_chains=len(records),
+            in_a_row=tuple(sum(c >= i for c in completed) for i in range(1, HORIZON + 1)),
+            per_task={t: (k, n) for t, (k, n) in per_task.items()},
+            n_errors=sum(str(r.get("stop_reason", "")).startswith("error:") for r in records),
+            setting=setting,
+        )
+
+    @classmethod
+    def from_run_dir(cls, path: str | Path) -> Counts:
+        """Counts of a folder written by ``python -m bench.run``: ``summary.json`` (required: it marks
+        a finished run and gives the settings) and ``episodes.jsonl`` (the exact per-chain results;
+        without it the counts are rebuilt from the summary's rates and per-task table)."""
+        run_dir = Path(path)
+        if not run_dir.is_dir():
+            raise BaselineError(f"{run_dir}: not a run folder (no such directory)")
+        summary_path = run_dir / "summary.json"
+        if not summary_path.exists():
+            raise BaselineError(
+                f"{summary_path}: missing; the run did not finish (resume it with python -m bench.run --resume)"
+            )
+        summary = _read_json(summary_path)
+        if not isinstance(summary, dict):
+            raise BaselineError(f"{summary_path}: must hold a JSON object, got {type(summary).__name__}")
+        episodes_path = run_dir / "episodes.jsonl"
+        setting = _summary_setting(summary)
+        if not episodes_path.exists():
+            return _counts_from_summary(summary, summary_path, setting)
+        records = _read_jsonl(episodes_path)
+        records.sort(key=lambda r: (r.get("position", r.get("chain", 0)), r.get("chain", 0)))
+        ids = [r.get("chain") for r in records]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise BaselineError(f"{episodes_path}: chain(s) {dup[:10]} appear more than once")
+        n = _get(summary, "n_chains", summary_path, int)
+        if n != len(records):
+            raise BaselineError(
+                f"{summary_path}: key 'n_chains' says {n} chains but {episodes_path.name} holds {len(records)}"
+            )
+        try:
+            setting["chains"] = chain_selection(setting.pop("_source"), ids)
+            return cls.from_records(records, **setting)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaselineError(
+                f"{episodes_path}: malformed episode record: {type(exc).__name__}: {exc}"
+            ) from None
+
+
+def chain_selection(source: str, ids: Sequence[int]) -> dict[str, Any]:
+    """The ``chains`` setting: ``{"source", "first": N}`` for chains 0..N-1, else ``{"source", "ids"}``."""
+    ids = [int(i) for i in ids]
+    if ids == list(range(len(ids))):
+        return {"source": source, "first": len(ids)}
+    return {"source": source, "ids": ids}
+
+
+def _summary_setting(summary: Mapping[str, Any]) -> dict[str, Any]:
+    setting = {k: summary[k] for k in ("suite", "scene", "policy", "seed", "max_steps") if k in summary}
+    setting["_source"] = summary.get("chains_source", "official")
+    if summary.get("shard"):
+        setting["shard"] = summary["shard"]
+    return setting
+
+
+def _counts_from_summary(summary: Mapping[str, Any], where: Path, setting: dict[str, Any]) -> Counts:
+    n = _get(summary, "n_chains", where, int)
+    rates = _get(summary, "success_rates", where, list)
+    per_task = _get(summary, "per_task", where, dict)
+    source = setting.pop("_source")
+    if "chain_ids" in summary:
+        setting["chains"] = chain_selection(source, summary["chain_ids"])
+    try:
+        return Counts(
+            n_chains=n,
+            in_a_row=tuple(round(float(r) * n) for r in rates),
+            per_task={t: (row["successes"], row["trials"]) for t, row in per_task.items()},
+            n_errors=int(summary.get("n_errors", 0)),
+            setting=setting,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BaselineError(f"{where}: malformed summary: {type(exc).__name__}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BaselineError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BaselineError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise BaselineError(f"{path}: line {lineno} is not a JSON object")
+            records.append(record)
+    return records
+
+
+_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
+
+
+def _get(data: Mapping[str, Any], key: str, where: Path | str, kind: type, default: Any = ...) -> Any:
+    """``data[key]`` checked to be of ``kind``; errors name the file and the key."""
+    if key not in data:
+        if default is not ...:
+            return default
+        raise BaselineError(f"{where}: missing key {key!r}")
+    value = data[key]
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if default is not ... and value is None:
+        return None
+    if not ok:
+        raise BaselineError(f"{where}: key {key!r} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Stored success counts to compare new runs with.
+
+    File format (JSON, ``format_version`` 1)::
+
+        {
+          "format": "robovlm-bench/regression-baseline",
+          "format_version": 1,
+          "suite": "calvin", "scene": "D",          # must match the run checked against it
+          "max_steps": 360,                          # must match (null: not compared)
+          "policy": "expert",                        # policy spec (informational)
+          "seed": 0,                                 # run seed (informational)
+          "chains": {"source": "official", "first": 30},   # or {"source": ..., "ids": [3, 7, ...]}
+          "n_chains": 30,
+          "in_a_row": [30, 30, 29, 29, 28],          # chains with >= 1..5 consecutive successes
+          "per_task": {"close_drawer": {"successes": 5, "trials": 5}, ...},
+          "n_errors": 0,                             # chains stopped by an error
+          "avg_len": 4.867,                          # informational: sum(in_a_row) / n_chains
+          "version": "0.1.0", "git_commit": "7a92cd1...",  # what produced it (commit null outside git)
+          "created": "2025-01-01T12:00:00+00:00",
+          "command": "python -m bench.regression refresh ..."
+        }
+
+    ``sum(per_task successes) == sum(in_a_row)`` (every completed subtask is one success), which
+    :meth:`load` checks to catch hand edits that break the counts.
+    """
+
+    counts: Counts
+    version: str | None = None
+    git_commit: str | None = None
+    created: str | None = None
+    command: str | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def setting(self) -> Mapping[str, Any]:
+        return self.counts.setting
+
+    @classmethod
+    def from_counts(cls, counts: Counts, command: str | None = None) -> Baseline:
+        """A new baseline of ``counts``, stamped with the package version, git commit and time."""
+        from bench.run import run_info
+
+        info = run_info()
+        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        return cls(counts, info.get("version"), info.get("git_commit"), created, command)
+
+    def to_json(self) -> dict[str, Any]:
+        c, s = self.counts, self.counts.setting
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "suite": s.get("suite"),
+            "scene": s.get("scene"),
+            "max_steps": s.get("max_steps"),
+            "policy": s.get("policy"),
+            "seed": s.get("seed"),
+            "chains": s.get("chains"),
+            "n_chains": c.n_chains,
+            "in_a_row": list(c.in_a_row),
+            "per_task": {t: {"successes": k, "trials": n} for t, (k, n) in c.per_task.items()},
+            "n_errors": c.n_errors,
+            "avg_len": None if c.avg_len is None else round(c.avg_len, 4),
+            "version": self.version,
+            "git_commit": self.git_commit,
+            "created": self.created,
+            "command": self.command,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the baseline as JSON (folders are created); returns the path."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Baseline:
+        """Read and validate a baseline file; :class:`BaselineError` names the file and the key."""
+        where = Path(path)
+        if not where.exists():
+            raise BaselineError(
+                f"{where}: no such baseline file; create it with "
+                f"python -m bench.regression refresh --policy SPEC --out {where}"
+            )
+        data = _read_json(where)
+        if not isinstance(data, dict):
+            raise BaselineError(f"{where}: a baseline must be a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT:
+            raise BaselineError(f"{where}: key 'format' must be {FORMAT!r}, got {data.get('format')!r}")
+        version = _get(data, "format_version", where, int)
+        if version != FORMAT_VERSION:
+            raise BaselineError(
+                f"{where}: key 'format_version' is {version}; this bench.regression reads version "
+                f"{FORMAT_VERSION} (refresh the baseline)"
+            )
+        setting = {
+            "suite": _get(data, "suite", where, str),
+            "scene": _get(data, "scene", where, str),
+            "max_steps": _get(data, "max_steps", where, int, None),
+            "policy": _get(data, "policy", where, str, None),
+            "seed": _get(data, "seed", where, int, None),
+            "chains": _get(data, "chains", where, dict, None),
+        }
+        n_chains = _get(data, "n_chains", where, int)
+        in_a_row = _get(data, "in_a_row", where, list)
+        per_task_raw = _get(data, "per_task", where, dict)
+        per_task = {}
+        for task, row in per_task_raw.items():
+            key = f"per_task.{task}"
+            if not isinstance(row, dict):
+                raise BaselineError(f"{where}: key {key!r} must be an object with successes and trials")
+            per_task[task] = (
+                _get(row, "successes", f"{where}: {key}", int),
+                _get(row, "trials", f"{where}: {key}", int),
+            )
+        try:
+            counts = Counts(
+                n_chains=n_chains,
+                in_a_row=tuple(in_a_row),
+                per_task=per_task,
+                n_errors=_get(data, "n_errors", where, int, 0) or 0,
+                setting={k: v for k, v in setting.items() if v is not None},
+            )
+        except ValueError as exc:
+            raise BaselineError(f"{where}: {exc}") from None
+        if per_task and sum(k for k, _ in per_task.values()) != sum(counts.in_a_row):
+            raise BaselineError(
+                f"{where}: keys 'per_task' and 'in_a_row' disagree: the tasks' successes sum to "
+                f"{sum(k for k, _ in per_task.values())}, the chains completed {sum(counts.in_a_row)} subtasks"
+            )
+        return cls(
+            counts,
+            version=_get(data, "version", where, str, None),
+            git_commit=_get(data, "git_commit", where, str, None),
+            created=_get(data, "created", where, str, None),
+            command=_get(data, "command", where, str, None),
+            path=where,
+        )
