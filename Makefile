@@ -2,10 +2,15 @@
 PYTHON ?= python3
 RUN_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install demo test lint perf
+.PHONY: install system-deps demo test lint perf
 
-install:
+install: system-deps
 	$(PYTHON) -m pip install "torch==2.13.0" -e ".[dev]"
+
+# A Vulkan device for SAPIEN (the SimplerEnv-style suite): Mesa 25 lavapipe on Debian 12. Needs root.
+system-deps:
+	@if [ "$$(id -u)" = "0" ]; then bash scripts/install_vulkan.sh; \
+	else echo "system-deps: not root; run 'sudo bash scripts/install_vulkan.sh' for the SimplerEnv-style suite"; fi
 
 demo: install
 	$(PYTHON) -m bench.run --policy expert --suite calvin --scene D --chains 100 --workers 2 --seed 0 --out $(RUN_DIR)

@@ -10,9 +10,15 @@ chains, success for 1..5 instructions in a row with Wilson 95 % intervals, and a
 sorted by average length, best first. Published numbers (``shared/reference/calvin.md``) are added
 as reference rows whose ``source`` is ``published`` (they carry no intervals).
 
-Suites are a registry (:data:`SUITE_TABLES`): add a :class:`SuiteTable` with
-:func:`register_suite_table` to give a new suite (e.g. SimplerEnv) its table. Runs of a suite without
-a table are reported with a warning and left out. Exit codes: 0 written, 1 error, 2 bad input
+SimplerEnv-style table (:func:`build_simpler`, ``leaderboard_simpler.csv``): one row per task group and
+policy, with visual matching and variant aggregation side by side (Wilson 95 % intervals where the rate
+is a pooled proportion), the camera-orientation variants apart, partial success for Bridge tasks and
+per-family averages; one Markdown table per robot family. The section is left out when there are no
+simpler runs.
+
+Real-world sessions (``bench.run --suite real``) get a table too. Suites are a registry
+(:data:`SUITE_TABLES`): add a :class:`SuiteTable` with :func:`register_suite_table` to give a new suite
+its table. Runs of a suite without a table are reported with a warning and left out. Exit codes: 0 written, 1 error, 2 bad input
 (e.g. no runs found).
 """
 
@@ -22,13 +28,22 @@ import argparse
 import math
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.results import find_runs, runs_table
+from bench.results import RunFormatError, find_runs, runs_table
+from bench.simreal import (
+    FAMILIES,
+    FAMILY_TITLES,
+    SIMPLER_GROUPS,
+    group_order,
+    load_simpler_run,
+    simpler_rows,
+)
 
 DEFAULT_ROOTS = ("results/runs", "runs")
 PUBLISHED = "published"
@@ -266,6 +281,144 @@ register_suite_table(
 )
 
 
+# --- SimplerEnv ------------------------------------------------------------------------------------
+
+SIMPLER_COLUMNS = [
+    "family",
+    "group",
+    "rank",
+    "policy",
+    *[f"vm_{part}" for part in ("rate", "low", "high", "partial", "trials")],
+    *[f"va_{part}" for part in ("rate", "low", "high", "partial", "trials", "camera")],
+    "vm_run",
+    "va_run",
+]
+#: The ``group`` of the per-family average rows.
+AVERAGE = "average"
+
+
+def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
+    """SimplerEnv-style table: one row per task group and policy with the visual-matching (``vm_``) and
+    variant-aggregation (``va_``) scores side by side (runs of the same policy paired by name).
+
+    ``*_rate`` is the mode's score (the group rate of summary.json), ``*_low`` / ``*_high`` a Wilson 95 %
+    interval where the rate is a pooled proportion (:func:`bench.simreal.pooled_interval`), ``*_partial``
+    the partial success (Bridge), ``*_trials`` the counting trials and ``va_camera`` the mean over the
+    camera-orientation variants (not in the aggregate). Per family, an ``average`` row averages the
+    group rates of runs that cover every group of the family. Sorted by family, group, then visual
+    matching and variant aggregation rate, best first. Malformed runs give a warning and are left out.
+    There are no published simulation numbers (real-world ones are in ``results/real/``).
+    """
+    loaded = []
+    for path in runs.get("run", []):
+        try:
+            loaded.append(load_simpler_run(path))
+        except RunFormatError as exc:
+            warnings.warn(f"skipped run: {exc}", stacklevel=2)
+    count = Counter((run["summary"]["policy"], run["summary"]["mode"]) for run in loaded)
+    entries: dict[tuple[str, str, str], dict[str, object]] = {}
+    for run in loaded:
+        policy, mode = run["summary"]["policy"], run["summary"]["mode"]
+        label = policy if count[policy, mode] == 1 else f"{policy} [{run['path'].name}]"
+        prefix = "vm" if mode == "visual_matching" else "va"
+        rows = simpler_rows(run)
+        for family in FAMILIES:
+            members = [r for r in rows if r["family"] == family]
+            needed = {g for g, (f, _) in SIMPLER_GROUPS.items() if f == family}
+            if members and needed <= {r["group"] for r in members}:
+                partials = [r["partial"] for r in members]
+                cameras = [r["camera"] for r in members]
+                average = {
+                    "family": family,
+                    "group": AVERAGE,
+                    "rate": sum(r["rate"] for r in members) / len(members),
+                    "partial": None if None in partials else sum(partials) / len(partials),
+                    "camera": None if None in cameras else sum(cameras) / len(cameras),
+                    "trials": sum(r["trials"] for r in members),
+                }
+                rows.append(average)
+        for row in rows:
+            entry = entries.setdefault(
+                (label, row["family"], row["group"]),
+                {"family": row["family"], "group": row["group"], "policy": label},
+            )
+            for part in ("rate", "low", "high", "partial", "trials"):
+                entry[f"{prefix}_{part}"] = row.get(part)
+            if prefix == "va":
+                entry["va_camera"] = row["camera"]
+            entry[f"{prefix}_run"] = _display_path(str(run["path"]))
+    table = pd.DataFrame(list(entries.values()))
+    for column in SIMPLER_COLUMNS:
+        if column not in table.columns:
+            table[column] = None
+    if table.empty:
+        return table[SIMPLER_COLUMNS]
+    families = [*FAMILIES, *sorted(set(table["family"]) - set(FAMILIES))]
+    groups = group_order(set(table["group"]) - {AVERAGE}) + [AVERAGE]
+    table["_f"] = table["family"].map(families.index)
+    table["_g"] = table["group"].map(groups.index)
+    for prefix in ("vm", "va"):
+        table[f"_{prefix}"] = -pd.to_numeric(table[f"{prefix}_rate"], errors="coerce")
+    table = table.sort_values(["_f", "_g", "_vm", "_va", "policy"], na_position="last", kind="stable")
+    table["rank"] = table.groupby(["family", "group"]).cumcount() + 1
+    return table.reset_index(drop=True)[SIMPLER_COLUMNS]
+
+
+def simpler_markdown(table: pd.DataFrame) -> str:
+    """Explanation and one Markdown table per robot family of :func:`build_simpler`'s output."""
+    n_policies = table["policy"].nunique()
+    intro = (
+        f"{n_policies} policy(ies). Per task group: the success rate in visual matching and in variant "
+        "aggregation (equal-weight mean over the base scene and its lighting, table-texture, background and "
+        "distractor variants), with Wilson 95 % intervals where the rate is a pooled proportion (equal "
+        "trials per task and variant); *VA camera*: mean over the two camera-orientation variants, which "
+        "variant aggregation leaves out. Bridge tasks add partial success (the source object was grasped). "
+        "*average*: mean of the family's group rates, for runs that cover every group. `-`: not run. "
+        "Sorted by visual matching, then variant aggregation. Agreement with real-world results: "
+        "`python -m bench.simreal`."
+    )
+    sections = [intro]
+
+    def cell(row: pd.Series, prefix: str) -> str:
+        return fmt_interval(row[f"{prefix}_rate"], row[f"{prefix}_low"], row[f"{prefix}_high"])
+
+    for family, part in table.groupby("family", sort=False):
+        bridge = part[["vm_partial", "va_partial"]].notna().any().any()
+        shown = pd.DataFrame(
+            {
+                "group": [g if r == 1 else "" for g, r in zip(part["group"], part["rank"], strict=True)],
+                "#": part["rank"],
+                "policy": part["policy"],
+                "visual matching": [cell(row, "vm") for _, row in part.iterrows()],
+                "variant aggregation": [cell(row, "va") for _, row in part.iterrows()],
+                "VA camera": part["va_camera"].map(lambda v: fmt_interval(v, None, None)),
+            }
+        )
+        align = ["l", "r", "l", "r", "r", "r"]
+        if bridge:
+            shown["partial VM"] = part["vm_partial"].map(lambda v: fmt_interval(v, None, None)).to_numpy()
+            shown["partial VA"] = part["va_partial"].map(lambda v: fmt_interval(v, None, None)).to_numpy()
+            align += ["r", "r"]
+        shown["source"] = [
+            "; ".join(f"`{r}`" for r in (row["vm_run"], row["va_run"]) if not _missing(r))
+            for _, row in part.iterrows()
+        ]
+        align.append("l")
+        title = FAMILY_TITLES.get(family, str(family))
+        sections.append(f"### {title}\n\n" + markdown_table(shown, align))
+    return "\n\n".join(sections)
+
+
+register_suite_table(
+    SuiteTable(
+        suite="simpler",
+        title="SimplerEnv-style evaluation",
+        build=build_simpler,
+        markdown=simpler_markdown,
+    )
+)
+
+
 # --- all suites ------------------------------------------------------------------------------------
 
 
@@ -356,8 +509,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry; returns the exit code."""
-    from bench.results import RunFormatError
-
     args = parse_args(argv)
     paths = find_runs(args.roots)
     if not paths:

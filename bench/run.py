@@ -56,8 +56,9 @@ class Args:
     )
     suite: str = _arg(
         "calvin",
-        "benchmark suite (real: the operator-in-the-loop protocol, see bench.real)",
-        choices=(*SUITES, "real"),
+        "benchmark suite (simpler: SimplerEnv-style tasks, see bench.simpler; real: the "
+        "operator-in-the-loop protocol, see bench.real)",
+        choices=(*SUITES, "real", "simpler"),
     )
     scene: str = _arg("D", "scene to evaluate on (calvin: A, B, C, D)")
     chains: int = _arg(100, "evaluate the first N chains")
@@ -66,6 +67,14 @@ class Args:
     )
     generated_seed: int | None = _arg(None, "use generate_chains(seed=S) instead of CALVIN's official chains")
     workers: int = _arg(1, "parallel environment worker processes (1 runs in-process)")
+    ray: str | None = _arg(
+        None,
+        "run the chains on Ray actors (one per cluster CPU; needs pip install ray): --ray alone starts a "
+        "local Ray instance, --ray ADDRESS joins that cluster (auto, ray://host:10001); see bench.ray_backend",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+    )
     seed: int = _arg(0, "run seed: env and policy seeds are derived from (seed, chain, subtask)")
     max_steps: int = _arg(360, "step budget of each subtask")
     record: int = _arg(0, "record videos of the first N chains into OUT/videos")
@@ -113,6 +122,13 @@ def check_args(args: Args) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.record < 0:
         raise UsageError(f"--record must be >= 0, got {args.record}")
+    if args.ray is not None:
+        from bench.ray_backend import check_args as check_ray
+
+        try:
+            check_ray(args.workers)  # --workers > 1, or ray not installed
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -265,14 +281,19 @@ def run(
             raise FailFast(f"chain {record['chain']}: {record['stop_reason']}")
         bar.set_postfix(avg_len=f"{sum(done) / len(done):.2f}")
 
+    evaluate, backend = evaluate_chains, {"workers": args.workers}
+    if args.ray is not None:  # Ray actors, each with its own policy built from args.policy
+        from bench import ray_backend
+
+        evaluate, backend = ray_backend.evaluate_chains, {"address": args.ray}
     start = time.perf_counter()
     try:
-        records = evaluate_chains(
+        records = evaluate(
             policy,
             chains,
             scene=args.scene,
             seed=args.seed,
-            workers=args.workers,
+            **backend,
             max_steps=args.max_steps,
             record=args.record,
             video_dir=out / "videos",
@@ -336,7 +357,7 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-RESUMABLE_OVERRIDES = ("workers", "quiet", "record", "fail_fast")
+RESUMABLE_OVERRIDES = ("workers", "ray", "quiet", "record", "fail_fast")
 
 
 def resume_args(cli: Args) -> Args:
@@ -363,6 +384,16 @@ def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
+def _suite_of(cli: Sequence[str]) -> str | None:
+    """The value of ``--suite`` in a command line (``--suite X`` or ``--suite=X``), if any."""
+    for a, b in zip(cli, [*cli[1:], ""], strict=True):
+        if a.startswith("--suite="):
+            return a.split("=", 1)[1]
+        if a == "--suite":
+            return b
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -374,12 +405,15 @@ def main(
     from policies.registry import make_policy
 
     cli = list(sys.argv[1:] if argv is None else argv)
-    if any(a == "--suite=real" for a in cli) or any(
-        a == "--suite" and b == "real" for a, b in zip(cli, cli[1:], strict=False)
-    ):
+    suite = _suite_of(cli)
+    if suite == "real":
         from bench import real
 
         return real.main(cli)  # the operator-in-the-loop protocol has its own options
+    if suite == "simpler":
+        from bench.simpler import cli as simpler_cli
+
+        return simpler_cli.main(cli)  # episodes per task and variant, not chains: its own options
     args = parse_args(argv)
     try:
         if args.resume is not None:

@@ -1,13 +1,62 @@
-"""Sim-to-real agreement metrics of SimplerEnv (``shared/reference/simpler.md``).
+"""SimplerEnv-style runs and their agreement with real-world results (``shared/reference/simpler.md``).
 
-Both take one success rate per policy, simulation first, real world second, in the same policy order.
+- :func:`mmrv` and :func:`pearson_r`: SimplerEnv's sim-to-real agreement metrics. Both take one success
+  rate per policy, simulation first, real world second, in the same policy order.
+- :func:`load_real_results`: a real-world results CSV (``policy,task,success,partial``, one row per
+  policy and task; ``results/real/simpler_reference.csv`` holds the numbers SimplerEnv compares against).
+- :func:`load_simpler_run` / :func:`simpler_rows`: a ``bench.run --suite simpler`` run folder, checked,
+  and its per-group or per-task rates with Wilson intervals where the rate is a pooled proportion.
+- :func:`match_policy`, :func:`sim_real_pairs`, :func:`agreement`: pair runs with real-world policies
+  and compute the metrics per task group.
+
+The command ``python -m bench.simreal --runs DIR ... --real-results FILE`` is in :mod:`bench.simreal_cli`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from bench.results import RunFormatError, load_run
+from bench.stats import wilson_interval
+
+SIMPLER_SUITE = "simpler"
+MODES = ("visual_matching", "variant_aggregation")
+FAMILIES = ("google_robot", "bridge")
+FAMILY_TITLES = {"google_robot": "Google robot", "bridge": "WidowX (Bridge)"}
+#: Task group -> (robot family, member tasks), in SimplerEnv's reporting order.
+SIMPLER_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pick_coke_can": ("google_robot", ("pick_can_horizontal", "pick_can_vertical", "pick_can_standing")),
+    "move_near": ("google_robot", ("move_near",)),
+    "open_drawer": ("google_robot", ("open_drawer_top", "open_drawer_middle", "open_drawer_bottom")),
+    "close_drawer": ("google_robot", ("close_drawer_top", "close_drawer_middle", "close_drawer_bottom")),
+    "place_apple_in_top_drawer": ("google_robot", ("place_apple_in_top_drawer",)),
+    "put_spoon_on_towel": ("bridge", ("put_spoon_on_towel",)),
+    "put_carrot_on_plate": ("bridge", ("put_carrot_on_plate",)),
+    "stack_green_on_yellow": ("bridge", ("stack_green_on_yellow",)),
+    "put_eggplant_in_basket": ("bridge", ("put_eggplant_in_basket",)),
+}
+SIMPLER_TASKS: tuple[str, ...] = tuple(t for _, tasks in SIMPLER_GROUPS.values() for t in tasks)
+#: Names a real-results CSV may use in its ``task`` column: every group, then every task.
+REAL_TASK_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*SIMPLER_GROUPS, *SIMPLER_TASKS]))
+REAL_COLUMNS = ("policy", "task", "success", "partial")
+#: The real-world numbers SimplerEnv compares against (RT-1, RT-1-X, RT-2-X, Octo).
+REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "real" / "simpler_reference.csv"
+
+
+class RealResultsError(ValueError):
+    """A real-world results CSV is malformed; the message names the file, line and column."""
+
+
+# --- metrics ---------------------------------------------------------------------------------------
 
 
 def _pair(sim: Sequence[float], real: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -45,3 +94,385 @@ def pearson_r(sim: Sequence[float], real: Sequence[float]) -> float:
     if np.array_equal(s, r):
         return 1.0
     return float(np.sum(s * r) / (np.sqrt(np.sum(s**2) * np.sum(r**2)) + 1e-8))
+
+
+# --- real-world results CSV ------------------------------------------------------------------------
+
+
+def _rate_cell(text: str, where: str, column: str, required: bool) -> float | None:
+    text = text.strip()
+    if not text:
+        if required:
+            raise RealResultsError(
+                f"{where}: column {column!r}: expected a rate in [0, 1], got an empty cell"
+            )
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise RealResultsError(
+            f"{where}: column {column!r}: expected a rate in [0, 1], got {text!r}"
+        ) from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        hint = f" (a percentage? write {value / 100:g})" if 1 < value <= 100 else ""
+        raise RealResultsError(f"{where}: column {column!r}: expected a rate in [0, 1], got {text!r}{hint}")
+    return value
+
+
+def load_real_results(path: str | Path) -> pd.DataFrame:
+    """Read a real-world results CSV in long format.
+
+    The header is ``policy,task,success,partial`` (any order, no other columns); one row per policy and
+    task. ``task`` is a SimplerEnv task group (``pick_coke_can``, ``move_near``, ``open_drawer``, ...,
+    ``put_eggplant_in_basket``) or a single task (e.g. ``pick_can_horizontal``); ``success`` is a rate
+    in [0, 1]; ``partial`` (partial success, e.g. the object was grasped) is a rate or empty. Blank
+    lines are skipped.
+
+    Returns:
+        A DataFrame with columns ``policy, task, success, partial`` (``partial`` NaN where empty), in
+        file order.
+
+    Raises:
+        RealResultsError: (a ``ValueError``) the file is missing or malformed; the message names the
+            file, the line and the column, with what was expected and what was found.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise RealResultsError(f"{path}: cannot read the real-world results ({reason})") from None
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], int] = {}
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise RealResultsError(f"{path}: empty file (expected the header {','.join(REAL_COLUMNS)})")
+    header = [h.strip() for h in header]
+    if sorted(header) != sorted(REAL_COLUMNS):
+        raise RealResultsError(
+            f"{path}:1: expected the header columns {','.join(REAL_COLUMNS)}, got {','.join(header)}"
+        )
+    index = {name: header.index(name) for name in REAL_COLUMNS}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        where = f"{path}:{line}"
+        if len(cells) != len(header):
+            raise RealResultsError(f"{where}: expected {len(header)} columns, got {len(cells)}")
+        policy, task = cells[index["policy"]].strip(), cells[index["task"]].strip()
+        if not policy:
+            raise RealResultsError(f"{where}: column 'policy': expected a policy name, got an empty cell")
+        if task not in REAL_TASK_NAMES:
+            raise RealResultsError(
+                f"{where}: column 'task': unknown task {task!r}; valid names: {', '.join(REAL_TASK_NAMES)}"
+            )
+        if (policy, task) in seen:
+            raise RealResultsError(
+                f"{where}: policy {policy!r}, task {task!r} already given on line {seen[policy, task]}"
+            )
+        seen[policy, task] = line
+        success = _rate_cell(cells[index["success"]], where, "success", required=True)
+        partial = _rate_cell(cells[index["partial"]], where, "partial", required=False)
+        rows.append({"policy": policy, "task": task, "success": success, "partial": partial})
+    if not rows:
+        raise RealResultsError(f"{path}: no rows after the header")
+    frame = pd.DataFrame(rows, columns=list(REAL_COLUMNS))
+    frame["partial"] = frame["partial"].astype(float)
+    return frame
+
+
+# --- SimplerEnv-style runs -------------------------------------------------------------------------
+
+
+def _rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _optional_rate(value: Any) -> bool:
+    return value is None or _rate(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check(entry: Mapping, where: str, key: str, check, what: str) -> None:
+    if key not in entry:
+        raise RunFormatError(f"{where}: key {key!r} is missing (expected {what})")
+    if not check(entry[key]):
+        raise RunFormatError(f"{where}: key {key!r} must be {what}, got {entry[key]!r}")
+
+
+def validate_simpler_summary(summary: Mapping, path: str | Path) -> None:
+    """Raise :class:`bench.results.RunFormatError` naming the file and key when a SimplerEnv-style
+    ``summary.json`` is not one or is malformed (``mode``, ``tasks`` with counts and rates, ``groups``)."""
+    if summary.get("suite") != SIMPLER_SUITE:
+        raise RunFormatError(
+            f"{path}: suite {summary.get('suite')!r} is not a SimplerEnv-style run (expected suite "
+            f"{SIMPLER_SUITE!r}, written by python -m bench.run --suite simpler)"
+        )
+    _check(summary, str(path), "mode", lambda v: v in MODES, f"one of {', '.join(MODES)}")
+    _check(summary, str(path), "tasks", lambda v: isinstance(v, dict) and v, "a non-empty mapping")
+    _check(summary, str(path), "groups", lambda v: isinstance(v, dict) and v, "a non-empty mapping")
+    for task, entry in summary["tasks"].items():
+        where = f"{path}: tasks.{task}"
+        if not isinstance(entry, dict):
+            raise RunFormatError(f"{where}: expected a mapping, got {entry!r}")
+        _check(entry, where, "group", lambda v: v in summary["groups"], "a group listed under 'groups'")
+        _check(entry, where, "trials", _count, "an integer >= 0")
+        _check(entry, where, "successes", lambda v, e=entry: _count(v) and v <= e["trials"], "0..trials")
+        _check(entry, where, "aggregate_rate", _rate, "a rate in [0, 1]")
+        _check(entry, where, "partial_rate", _optional_rate, "a rate in [0, 1] or null")
+        for name, variant in (entry.get("variants") or {}).items():
+            at = f"{where}.variants.{name}"
+            if not isinstance(variant, dict):
+                raise RunFormatError(f"{at}: expected a mapping, got {variant!r}")
+            _check(variant, at, "trials", _count, "an integer >= 0")
+            _check(variant, at, "successes", lambda v, e=variant: _count(v) and v <= e["trials"], "0..trials")
+            _check(variant, at, "in_aggregate", lambda v: isinstance(v, bool), "true or false")
+    for group, entry in summary["groups"].items():
+        where = f"{path}: groups.{group}"
+        if not isinstance(entry, dict):
+            raise RunFormatError(f"{where}: expected a mapping, got {entry!r}")
+        _check(entry, where, "rate", _rate, "a rate in [0, 1]")
+        _check(entry, where, "partial_rate", _optional_rate, "a rate in [0, 1] or null")
+
+
+def load_simpler_run(path: str | Path) -> dict[str, Any]:
+    """:func:`bench.results.load_run` for a SimplerEnv-style run, with its summary checked by
+    :func:`validate_simpler_summary` (a :class:`~bench.results.RunFormatError` otherwise)."""
+    run = load_run(path)
+    validate_simpler_summary(run["summary"], run["path"] / "summary.json")
+    return run
+
+
+def _family(group: str, entry: Mapping) -> str:
+    return entry.get("family") or SIMPLER_GROUPS.get(group, ("?",))[0]
+
+
+def group_order(groups) -> list[str]:
+    """Group (and task) names in SimplerEnv's order: groups, then tasks, then unknown names sorted."""
+    known = list(REAL_TASK_NAMES)
+    return sorted(groups, key=lambda g: (known.index(g) if g in known else len(known), g))
+
+
+def _counting_cells(task_entry: Mapping) -> list[Mapping]:
+    """The variants that make up the task's aggregate rate (the task itself when it lists none)."""
+    variants = task_entry.get("variants") or {}
+    cells = [v for v in variants.values() if v.get("in_aggregate", True)]
+    return cells or [task_entry]
+
+
+def pooled_interval(task_entries: Sequence[Mapping], rate: float) -> tuple[float | None, float | None, int]:
+    """Wilson 95 % interval of an equal-weight mean of success rates, and its number of trials.
+
+    The mean over tasks (and, within a task, over its counting variants) equals the pooled proportion
+    when every counting cell has the same number of trials; the Wilson interval of the pooled counts is
+    then given (conservative for a stratified mean). Otherwise the bounds are ``None``.
+    """
+    cells = [c for entry in task_entries for c in _counting_cells(entry)]
+    trials = [c["trials"] for c in cells]
+    n, k = sum(trials), sum(c["successes"] for c in cells)
+    if not cells or n == 0 or len(set(trials)) != 1 or not math.isclose(k / n, rate, abs_tol=1e-6):
+        return None, None, n
+    low, high = wilson_interval(k, n)
+    return low, high, n
+
+
+def _task_partial(entry: Mapping) -> float | None:
+    """Equal-weight mean of the counting variants' partial rates (else the task's own)."""
+    variants = (entry.get("variants") or {}).values()
+    values = [v.get("partial_rate") for v in variants if v.get("in_aggregate", True)]
+    if values and all(_rate(v) for v in values):
+        return float(np.mean(values))
+    return entry.get("partial_rate")
+
+
+def _camera_rate(entries: Sequence[Mapping]) -> float | None:
+    """Mean success over the variants left out of the aggregate (camera orientations), per task then
+    over tasks; ``None`` when there are none."""
+    per_task = []
+    for entry in entries:
+        rates = [
+            v["successes"] / v["trials"]
+            for v in (entry.get("variants") or {}).values()
+            if not v.get("in_aggregate", True) and v["trials"]
+        ]
+        if rates:
+            per_task.append(float(np.mean(rates)))
+    return float(np.mean(per_task)) if per_task else None
+
+
+def simpler_rows(run: Mapping[str, Any], level: str = "group") -> list[dict[str, Any]]:
+    """Per-group (``level="group"``) or per-task rows of a loaded SimplerEnv-style run.
+
+    Each row: ``family, group, task`` (the group's name at group level), ``rate`` (the mode's score:
+    the group's rate or the task's aggregate rate), ``low, high`` (see :func:`pooled_interval`),
+    ``trials`` (counting trials), ``partial`` (Bridge) and ``camera`` (variant aggregation: mean over
+    the camera-orientation variants, which are not in the aggregate). Rows are in SimplerEnv's order.
+    """
+    if level not in ("group", "task"):
+        raise ValueError(f"level must be 'group' or 'task', got {level!r}")
+    summary = run["summary"]
+    tasks = summary["tasks"]
+    rows = []
+    for group in group_order(summary["groups"]):
+        entry = summary["groups"][group]
+        members = [t for t in entry.get("tasks") or [t for t, e in tasks.items() if e["group"] == group]]
+        members = [t for t in members if t in tasks]
+        if level == "group":
+            low, high, n = pooled_interval([tasks[t] for t in members], entry["rate"])
+            item = {"task": group, "rate": entry["rate"], "partial": entry.get("partial_rate")}
+            item["camera"] = _camera_rate([tasks[t] for t in members])
+            rows.append({"family": _family(group, entry), "group": group, **item, "low": low, "high": high})
+            rows[-1]["trials"] = n
+            continue
+        for task in members:
+            t_entry = tasks[task]
+            low, high, n = pooled_interval([t_entry], t_entry["aggregate_rate"])
+            rows.append(
+                {
+                    "family": t_entry.get("family") or _family(group, entry),
+                    "group": group,
+                    "task": task,
+                    "rate": t_entry["aggregate_rate"],
+                    "partial": _task_partial(t_entry),
+                    "camera": _camera_rate([t_entry]),
+                    "low": low,
+                    "high": high,
+                    "trials": n,
+                }
+            )
+    return rows
+
+
+# --- matching runs to real-world policies and the agreement per group -------------------------------
+
+
+def normalize_name(name: str) -> str:
+    """Lower case without punctuation or spaces: ``"RT-1 (converged)"`` -> ``"rt1converged"``."""
+    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
+
+
+def match_policy(
+    run: Mapping[str, Any], policies: Sequence[str], names: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
+    """The real-world policy a run stands for, and how it was found.
+
+    Tried in order: ``names`` (run folder path or folder name -> policy, e.g. from ``--name``), the
+    run's folder name, then ``summary["policy"]``; names compare case-, space- and
+    punctuation-insensitively (``rt1_converged`` matches ``RT-1 (converged)``). Returns ``(None, "")``
+    when nothing matches; a ``names`` entry naming an unknown policy is a ``ValueError``.
+    """
+    folder = Path(run["path"])
+    by_norm: dict[str, str] = {}
+    for policy in policies:
+        by_norm.setdefault(normalize_name(policy), policy)
+    for key, policy in (names or {}).items():
+        if Path(key).resolve() == folder.resolve() or key == folder.name:
+            if policy in policies:
+                return policy, "--name"
+            if normalize_name(policy) in by_norm:
+                return by_norm[normalize_name(policy)], "--name"
+            raise ValueError(f"--name {key}={policy}: no policy {policy!r}; known: {', '.join(policies)}")
+    for candidate, how in (
+        (folder.name, "folder name"),
+        (run["summary"].get("policy", ""), "summary policy"),
+    ):
+        if normalize_name(candidate) in by_norm:
+            return by_norm[normalize_name(candidate)], how
+    return None, ""
+
+
+def sim_real_pairs(matched: Mapping[str, Mapping[str, Any]], real: pd.DataFrame) -> pd.DataFrame:
+    """Sim and real numbers side by side, one row per policy and real-table name present in the run.
+
+    Args:
+        matched: Real-world policy -> loaded SimplerEnv-style run (one mode).
+        real: :func:`load_real_results` table.
+
+    Returns:
+        Columns ``level`` (``group`` when the name is one of the run's groups, else ``task``), ``name``,
+        ``family``, ``policy``, ``sim_rate``, ``real_rate``, ``sim_partial``, ``real_partial``, ``run``.
+    """
+    rows = []
+    for policy, run in matched.items():
+        summary = run["summary"]
+        groups = {r["group"]: r for r in simpler_rows(run, "group")}
+        tasks = {r["task"]: r for r in simpler_rows(run, "task")}
+        for item in real[real["policy"] == policy].itertuples(index=False):
+            source = groups.get(item.task) or tasks.get(item.task)
+            if source is None:
+                continue
+            rows.append(
+                {
+                    "level": "group" if item.task in groups else "task",
+                    "name": item.task,
+                    "family": source["family"],
+                    "policy": policy,
+                    "sim_rate": float(source["rate"]),
+                    "real_rate": float(item.success),
+                    "sim_partial": source["partial"],
+                    "real_partial": item.partial,
+                    "run": str(run["path"]),
+                    "mode": summary["mode"],
+                }
+            )
+    columns = ["level", "name", "family", "policy", "sim_rate", "real_rate", "sim_partial", "real_partial"]
+    return pd.DataFrame(rows, columns=[*columns, "run", "mode"])
+
+
+def agreement(pairs: pd.DataFrame, min_policies: int = 2, also: Sequence[str] = ()) -> dict[str, Any]:
+    """MMRV and Pearson r (sim first, real second) per group and task of :func:`sim_real_pairs`.
+
+    Returns:
+        ``{"groups": {name: entry}, "tasks": {name: entry}, "skipped": {name: reason}, "overall": ...}``
+        where an entry holds ``family, n_policies, policies, sim, real, mmrv, pearson_r`` and, when every
+        policy has partial rates on both sides, ``partial_mmrv`` and ``partial_pearson_r``. Names with
+        fewer than ``min_policies`` policies (and the names in ``also`` without any pair, e.g. the
+        runs' groups) are skipped with the reason. ``overall``: the mean of the
+        group entries' MMRV and Pearson r (``n_groups``; ``None`` values when no group qualifies).
+    """
+    out: dict[str, Any] = {"groups": {}, "tasks": {}, "skipped": {}}
+    for name in group_order(set(pairs["name"]) | set(also)):
+        part = pairs[pairs["name"] == name]
+        policies = list(part["policy"])
+        if len(policies) < min_policies:
+            listed = f" ({', '.join(policies)})" if policies else ""
+            noun = "policy" if len(policies) == 1 else "policies"
+            out["skipped"][name] = (
+                f"{len(policies)} matched {noun} with sim and real numbers{listed}; needs at least {min_policies}"
+            )
+            continue
+        sim, real = part["sim_rate"].tolist(), part["real_rate"].tolist()
+        entry = {
+            "family": part["family"].iloc[0],
+            "n_policies": len(policies),
+            "policies": policies,
+            "sim": sim,
+            "real": real,
+            "mmrv": mmrv(sim, real),
+            "pearson_r": pearson_r(sim, real),
+        }
+        partial = part[["sim_partial", "real_partial"]].astype(float)
+        if partial.notna().all().all():
+            entry["partial_mmrv"] = mmrv(partial["sim_partial"], partial["real_partial"])
+            entry["partial_pearson_r"] = pearson_r(partial["sim_partial"], partial["real_partial"])
+        out["groups" if part["level"].iloc[0] == "group" else "tasks"][name] = entry
+    groups = out["groups"].values()
+    out["overall"] = {
+        "n_groups": len(groups),
+        "mmrv": float(np.mean([g["mmrv"] for g in groups])) if groups else None,
+        "pearson_r": float(np.mean([g["pearson_r"] for g in groups])) if groups else None,
+    }
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.simreal_cli import main
+
+    sys.exit(main())

@@ -4,6 +4,8 @@ Importing this package registers the Gymnasium ids:
 
 - ``robovlm/CalvinPlayTable-v0``: the CALVIN-style play table; keyword ``scene`` in A, B, C, D.
 - ``robovlm/CalvinPlayTable-A-v0`` ... ``-D-v0``: the same with the scene fixed.
+- ``robovlm/Simpler-<Task>-v0``: the SimplerEnv-style tasks on ManiSkill3 (``envs.simpler``), e.g.
+  ``robovlm/Simpler-PickCanStanding-v0``; keywords ``variant``, ``cameras``, ``image_size``.
 """
 
 from gymnasium.envs.registration import register, registry
@@ -30,3 +32,7 @@ def _register() -> None:
 
 
 _register()
+
+from envs.simpler import register as _register_simpler  # noqa: E402 - after the CALVIN ids
+
+_register_simpler()

@@ -282,3 +282,165 @@ def test_short_names_and_labels() -> None:
         {"policy": ["p", "p", "q"], "scene": ["D", "D", "A"], "run": ["/r/one", "/r/two", "/r/q"]}
     )
     assert figures.run_labels(table) == ["p (D) [one]", "p (D) [two]", "q (A) [q]"]
+
+
+# --- SimplerEnv-style figures ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def simpler_runs(tmp_path: Path) -> Path:
+    """Simpler runs whose folders name reference policies (10 trials per task and variant)."""
+    from tests.test_simreal import write_simpler_run
+
+    root = tmp_path / "simpler"
+    pick = ("pick_can_horizontal", "pick_can_vertical", "pick_can_standing")
+    bridge = ("put_spoon_on_towel", "put_carrot_on_plate", "stack_green_on_yellow", "put_eggplant_in_basket")
+    google = {
+        "rt1_converged": (9, 9, 8, 6, 8, 9, 2),
+        "rt1x": (8, 6, 8, 5, 5, 7, 4),
+        "octo_base": (3, 2, 3, 3, 2, 5, 0),
+    }
+    for name, (h, v, s, near, drawer, close, apple) in google.items():
+        counts = {
+            **dict(zip(pick, (h, v, s), strict=True)),
+            "move_near": near,
+            "open_drawer_top": drawer,
+            "close_drawer_middle": close,
+            "place_apple_in_top_drawer": apple,
+        }
+        write_simpler_run(root / "vm" / name, name, counts)
+        va = {task: [k] * 9 + [max(k - 2, 0)] * 2 for task, k in counts.items()}
+        write_simpler_run(root / "va" / name, name, va, mode="variant_aggregation")
+    for name, success, grasp in (
+        ("octo_small", (4, 1, 1, 4), (5, 2, 6, 6)),
+        ("octo-base", (3, 3, 0, 2), (5, 5, 3, 4)),
+    ):
+        write_simpler_run(
+            root / "bridge" / name,
+            name,
+            dict(zip(bridge, success, strict=True)),
+            grasps=dict(zip(bridge, grasp, strict=True)),
+        )
+    return root
+
+
+def test_simpler_task_frame_and_bars(simpler_runs: Path, tmp_path: Path) -> None:
+    from bench.simreal import load_simpler_run
+
+    runs = [load_simpler_run(p) for p in find_runs(simpler_runs)]
+    frame = figures.simpler_task_frame(runs)
+    assert set(frame["mode"]) == {"visual_matching", "variant_aggregation"}
+    row = frame[(frame["label"] == "rt1x") & (frame["task"] == "pick_can_vertical")]
+    vm = row[row["mode"] == "visual_matching"].iloc[0]
+    assert vm["rate"] == pytest.approx(0.6) and vm["group"] == "pick_coke_can" and vm["trials"] == 10
+    va = row[row["mode"] == "variant_aggregation"].iloc[0]
+    assert va["rate"] == pytest.approx(0.6) and va["trials"] == 90  # camera variants (0.4) left out
+    spoon = frame[(frame["label"] == "octo_small") & (frame["task"] == "put_spoon_on_towel")].iloc[0]
+    assert (spoon["rate"], spoon["partial"]) == pytest.approx((0.4, 0.5))
+    google = figures.plot_simpler_tasks(
+        frame, tmp_path / "google", family="google_robot", formats=("png", "pdf")
+    )
+    assert_figure(google, ("png", "pdf"))
+    assert_figure(figures.plot_simpler_tasks(frame, tmp_path / "bridge", family="bridge", formats=("png",)))
+    one_mode = frame[frame["mode"] == "visual_matching"]
+    assert_figure(figures.plot_simpler_tasks(one_mode, tmp_path / "all", formats=("png",)))
+    with pytest.raises(ValueError, match="no SimplerEnv-style task rows for widowx"):
+        figures.plot_simpler_tasks(frame, tmp_path / "none", family="widowx")
+
+
+def test_simpler_sim_vs_real_frame_and_scatter(simpler_runs: Path, tmp_path: Path) -> None:
+    from bench.simreal import REFERENCE_CSV, load_real_results, load_simpler_run
+
+    real = load_real_results(REFERENCE_CSV)
+    vm = [load_simpler_run(p) for p in find_runs(simpler_runs / "vm")]
+    frame = figures.simpler_sim_real_frame(vm, real)
+    assert list(frame.columns) == ["policy", "task", "sim_rate", "real_rate"]
+    coke = frame[frame["task"] == "pick coke can"].set_index("policy")
+    assert sorted(coke.index) == ["Octo-base", "RT-1 (converged)", "RT-1-X"]
+    assert (
+        coke.loc["RT-1-X", "sim_rate"] == pytest.approx(22 / 30) and coke.loc["RT-1-X", "real_rate"] == 0.76
+    )
+    assert list(dict.fromkeys(frame["task"])) == [
+        "pick coke can",
+        "move near",
+        "open drawer",
+        "close drawer",
+        "place apple in top drawer",
+    ]
+    assert_figure(figures.plot_simpler_sim_vs_real(frame, tmp_path / "scatter", formats=("png",)))
+    notes: list[str] = []
+    bridge = [load_simpler_run(p) for p in find_runs(simpler_runs / "bridge")]
+    pairs = figures.simpler_sim_real_frame(bridge, real, log=notes.append)
+    assert set(pairs["policy"]) == {"Octo-small", "Octo-base"} and len(pairs) == 8 and notes == []
+    renamed = figures.simpler_sim_real_frame(bridge, real, {"octo-base": "RT-1-X"}, log=notes.append)
+    assert set(renamed["policy"]) == {"Octo-small", "RT-1-X"}
+    single = frame[frame["task"] == "move near"]
+    assert_figure(figures.plot_simpler_sim_vs_real(single, tmp_path / "single", formats=("png",)))
+
+
+def test_make_figures_with_simpler_runs(simpler_runs: Path, runs: Path, tmp_path: Path) -> None:
+    from tests.test_simreal import write_simpler_run
+
+    write_simpler_run(simpler_runs / "vm" / "mystery", "expert", {"move_near": 4})
+    messages: list[str] = []
+    written = figures.make_figures(
+        [simpler_runs, runs], tmp_path / "out", formats=("png",), log=messages.append
+    )
+    names = sorted(p.stem for p in written)
+    assert names == [
+        "design_grid_avg_len",
+        "sim_vs_real_simpler_variant_aggregation",
+        "sim_vs_real_simpler_visual_matching",
+        "simpler_tasks_bridge",
+        "simpler_tasks_google_robot",
+        "success_in_a_row",
+        "task_success_heatmap",
+        "training_curves",
+    ]
+    for path in written:
+        assert_figure([path])
+    assert any(
+        "sim_vs_real_simpler_visual_matching: left out run(s)" in m and "mystery" in m for m in messages
+    )
+    assert not any("no figures for suite" in m for m in messages)
+    # A real-world CSV naming none of the runs: the scatter is skipped with the reason; a bad one is an error.
+    other = tmp_path / "other.csv"
+    other.write_text("policy,task,success,partial\nX,move_near,0.5,\nY,move_near,0.6,\n")
+    messages.clear()
+    written = figures.make_figures(
+        [simpler_runs], tmp_path / "o2", formats=("png",), real_results=other, log=messages.append
+    )
+    assert not any(p.stem.startswith("sim_vs_real") for p in written)
+    assert any(m.startswith("sim_vs_real_simpler_visual_matching: skipped (no task group") for m in messages)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("policy,task,success,partial\nX,move_near,50,\n")
+    assert figures.main([str(simpler_runs), "--out", str(tmp_path / "o3"), "--real-results", str(bad)]) == 1
+    assert figures.main([str(simpler_runs), "--out", str(tmp_path / "o3"), "--name", "oops"]) == 1
+
+
+def test_python_m_bench_figures(simpler_runs: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "figs"
+    argv = [
+        str(simpler_runs / "bridge"),
+        "--out",
+        str(out),
+        "--formats",
+        "png",
+        "--name",
+        "octo-base=Octo-base",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.figures", *argv],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "sim_vs_real_simpler_visual_matching.png",
+        "simpler_tasks_bridge.png",
+    ]

@@ -292,3 +292,124 @@ def test_real_tiny_run(tmp_path: Path) -> None:
     row = table[table["source"] == "run"].iloc[0]
     assert row["policy"] == "random" and row["n_chains"] == 2 and row["scene"] == "D"
     assert row["sr1_high"] == pytest.approx(wilson(int(round(row["sr1"] * 2)), 2)[1])
+
+
+# --- SimplerEnv-style table ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simpler_roots(roots: Path) -> Path:
+    """Simpler runs (10 trials per task and variant) next to the CALVIN runs.
+
+    alpha (VM): coke can 8, 6, 4 -> 0.6 (18/30); move_near 5 -> 0.5; carrot 3 (grasped 6) -> 0.3 (0.6)
+    alpha (VA): move_near 4 in each of the 9 counting variants -> 0.4 (36/90), cameras 2 and 0 -> 0.1
+    beta  (VM): coke can 10, 9, 8 -> 0.9 (27/30); move_near 2 -> 0.2; carrot 5 (grasped 9) -> 0.5 (0.9)
+    gamma (VM): spoon 2, carrot 4, stack 6, eggplant 8 (grasped 5, 5, 7, 9): every Bridge group,
+                so a Bridge average of 0.5 (partial 0.65)
+    """
+    from tests.test_simreal import write_simpler_run
+
+    pick = ("pick_can_horizontal", "pick_can_vertical", "pick_can_standing")
+    sim = roots / "simpler"
+    write_simpler_run(
+        sim / "alpha_vm",
+        "alpha",
+        {**dict(zip(pick, (8, 6, 4), strict=True)), "move_near": 5, "put_carrot_on_plate": 3},
+        grasps={"put_carrot_on_plate": 6},
+    )
+    write_simpler_run(sim / "alpha_va", "alpha", {"move_near": [4] * 9 + [2, 0]}, mode="variant_aggregation")
+    write_simpler_run(
+        sim / "beta_vm",
+        "beta",
+        {**dict(zip(pick, (10, 9, 8), strict=True)), "move_near": 2, "put_carrot_on_plate": 5},
+        grasps={"put_carrot_on_plate": 9},
+    )
+    bridge = ("put_spoon_on_towel", "put_carrot_on_plate", "stack_green_on_yellow", "put_eggplant_in_basket")
+    write_simpler_run(
+        sim / "gamma_vm",
+        "gamma",
+        dict(zip(bridge, (2, 4, 6, 8), strict=True)),
+        grasps=dict(zip(bridge, (5, 5, 7, 9), strict=True)),
+    )
+    return roots
+
+
+def test_simpler_table_numbers_and_order(simpler_roots: Path) -> None:
+    tables = leaderboard.build_leaderboards(runs_table(find_runs(simpler_roots)))
+    assert set(tables) == {"calvin", "simpler"}
+    table = tables["simpler"]
+    assert list(table.columns) == leaderboard.SIMPLER_COLUMNS
+    keys = list(zip(table["group"], table["rank"], table["policy"], strict=True))
+    assert keys == [
+        ("pick_coke_can", 1, "beta"),
+        ("pick_coke_can", 2, "alpha"),
+        ("move_near", 1, "alpha"),
+        ("move_near", 2, "beta"),
+        ("put_spoon_on_towel", 1, "gamma"),
+        ("put_carrot_on_plate", 1, "beta"),
+        ("put_carrot_on_plate", 2, "gamma"),
+        ("put_carrot_on_plate", 3, "alpha"),
+        ("stack_green_on_yellow", 1, "gamma"),
+        ("put_eggplant_in_basket", 1, "gamma"),
+        ("average", 1, "gamma"),
+    ]
+    assert list(table["family"]) == ["google_robot"] * 4 + ["bridge"] * 7
+    row = table.set_index(["group", "policy"])
+    coke = row.loc[("pick_coke_can", "alpha")]
+    assert coke["vm_rate"] == pytest.approx(0.6) and coke["vm_trials"] == 30
+    assert (coke["vm_low"], coke["vm_high"]) == pytest.approx(wilson(18, 30), abs=1e-9)
+    assert row.loc[("pick_coke_can", "beta"), "vm_high"] == pytest.approx(wilson(27, 30)[1], abs=1e-9)
+    assert pd.isna(coke["va_rate"]) and pd.isna(coke["vm_partial"])
+    near = row.loc[("move_near", "alpha")]
+    assert (near["vm_rate"], near["va_rate"], near["va_trials"]) == pytest.approx((0.5, 0.4, 90))
+    assert (near["va_low"], near["va_high"]) == pytest.approx(wilson(36, 90), abs=1e-9)
+    assert near["va_camera"] == pytest.approx(0.1)
+    assert near["vm_run"].endswith("alpha_vm") and near["va_run"].endswith("alpha_va")
+    carrot = row.loc["put_carrot_on_plate"]
+    assert carrot["vm_rate"].tolist() == pytest.approx([0.5, 0.4, 0.3])
+    assert carrot["vm_partial"].tolist() == pytest.approx([0.9, 0.5, 0.6])
+    average = row.loc[("average", "gamma")]
+    assert (average["vm_rate"], average["vm_partial"]) == pytest.approx((0.5, 0.65))
+    assert pd.isna(average["vm_low"]) and average["vm_trials"] == 40
+
+
+def test_simpler_cli_markdown_and_csv(simpler_roots: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    assert leaderboard.main([str(simpler_roots), "--out", str(out), "--quiet"]) == 0
+    markdown = (out / "leaderboard.md").read_text()
+    assert "## CALVIN-style long-horizon evaluation" in markdown
+    assert "## SimplerEnv-style evaluation" in markdown
+    assert "### Google robot" in markdown and "### WidowX (Bridge)" in markdown
+    google, bridge = markdown.split("### Google robot")[1].split("### WidowX (Bridge)")
+    assert "| group | # | policy | visual matching | variant aggregation | VA camera | source |" in google
+    assert "partial VM | partial VA" in bridge and "partial" not in google.split("\n\n")[1]
+    lo, hi = wilson(36, 90)
+    assert "| move_near | 1 | alpha | 0.500 [" in google
+    assert f"| 0.400 [{lo:.2f}, {hi:.2f}] | 0.100 |" in google
+    assert "|  | 2 | beta | 0.200 [" in google and "| - | - |" in google  # beta: no VA run
+    assert "| put_carrot_on_plate | 1 | beta | 0.500 [" in bridge and "| 0.900 | - |" in bridge
+    assert "| average | 1 | gamma | 0.500 | - | - | 0.650 | - |" in bridge
+    csv = pd.read_csv(out / "leaderboard_simpler.csv")
+    assert len(csv) == 11 and csv.loc[0, "policy"] == "beta" and csv.loc[0, "vm_rate"] == pytest.approx(0.9)
+    assert (out / "leaderboard_calvin.csv").is_file()
+
+
+def test_simpler_section_absent_without_simpler_runs(roots: Path, tmp_path: Path) -> None:
+    assert leaderboard.main([str(roots), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "SimplerEnv" not in (tmp_path / "o" / "leaderboard.md").read_text()
+    assert not (tmp_path / "o" / "leaderboard_simpler.csv").exists()
+    assert list(leaderboard.build_simpler(pd.DataFrame()).columns) == leaderboard.SIMPLER_COLUMNS
+
+
+def test_simpler_duplicates_and_malformed_runs(simpler_roots: Path, tmp_path: Path) -> None:
+    from tests.test_simreal import write_simpler_run
+
+    write_simpler_run(simpler_roots / "simpler" / "beta_again", "beta", {"move_near": 7})
+    bad = simpler_roots / "simpler" / "bad"
+    bad.mkdir()
+    (bad / "summary.json").write_text(json.dumps({"suite": "simpler", "policy": "delta", "mode": "vm"}))
+    with pytest.warns(UserWarning, match="skipped run: .*bad/summary.json: key 'mode'"):
+        table = leaderboard.build_leaderboards(runs_table(find_runs(simpler_roots)))["simpler"]
+    near = table[table["group"] == "move_near"]
+    assert list(near["policy"]) == ["beta [beta_again]", "alpha", "beta [beta_vm]"]
+    assert "delta" not in set(table["policy"])

@@ -18,6 +18,8 @@ class ExpertPolicy(Policy):
 
     It reads the task from ``info["task"]`` when the harness gives it, else it maps the
     instruction back to its task; the scene layout comes from ``info["scene"]`` (default D).
+    With ``info["suite"] == "simpler"`` it follows :mod:`policies.expert.simpler_scripts` instead
+    (SimplerEnv's delta-pose actions; ``action_mode`` does not apply there).
     """
 
     needs_images = False
@@ -26,6 +28,7 @@ class ExpertPolicy(Policy):
     def __init__(self) -> None:
         self._pending: dict[int, tuple[str, str]] = {}
         self._controllers: dict[int, WaypointController] = {}
+        self._simpler: dict[int, Any] = {}
 
     def reset(
         self,
@@ -36,6 +39,17 @@ class ExpertPolicy(Policy):
         info: Mapping[str, Any] | None = None,
     ) -> None:
         info = dict(info or {})
+        if info.get("suite") == "simpler":
+            if info.get("continuing") and slot in self._simpler:
+                return  # a mid-episode instruction change: the script already covers it
+            from policies.expert.simpler_scripts import SimplerScript
+
+            for key in ("task", "episode", "objects"):
+                if key not in info:
+                    raise ValueError(f"expert: the simpler suite's reset info lacks {key!r}")
+            self._simpler[slot] = SimplerScript(info["task"], int(info["episode"]), tuple(info["objects"]))
+            return
+        self._simpler.pop(slot, None)
         task = info.get("task")
         if task is None:
             from envs.calvin.language import task_from_instruction
@@ -47,6 +61,8 @@ class ExpertPolicy(Policy):
         self._controllers.pop(slot, None)
 
     def act(self, obs: Observation, *, slot: int = 0) -> np.ndarray:
+        if slot in self._simpler:
+            return self._simpler[slot].act(obs)
         ctrl = self._controllers.get(slot)
         if ctrl is None:
             if slot not in self._pending:

@@ -1,0 +1,1 @@
+"""Running the SimplerEnv-style suite: the episode loop, summaries and the command line."""
