@@ -4,6 +4,8 @@
 with cameras off, and the render cost per camera, as medians over repeats.
 ``python -m bench.perf workers [--workers 1 2 4] [--cameras]`` prints how bench.run's throughput grows
 with the number of worker processes.
+``python -m bench.perf simpler [--steps 20] [--image-size 224]`` prints env steps per second of the
+SimplerEnv-style suite per task family, state only and with the third-person camera.
 """
 
 from __future__ import annotations
@@ -83,6 +85,24 @@ def bench_workers(
     return rows
 
 
+def bench_simpler(steps: int, image_size: int, tasks: dict[str, str] | None = None) -> list[dict]:
+    """Median ms per env step (random actions) per family, state only and with the camera."""
+    from envs.simpler.env import SimplerEnv
+
+    tasks = tasks or {"google_robot": "open_drawer_middle", "bridge": "put_carrot_on_plate"}
+    rows = []
+    for family, task in tasks.items():
+        for cameras in ((), ("static",)):
+            env = SimplerEnv(task, cameras=cameras, image_size=image_size)
+            env.reset(seed=0, options={"episode": 0})
+            rng = np.random.default_rng(0)
+            low, high = env.action_space.low, env.action_space.high
+            ms = _median_ms(lambda env=env, rng=rng, lo=low, hi=high: env.step(rng.uniform(lo, hi)), steps)
+            env.close()
+            rows.append({"family": family, "task": task, "camera": bool(cameras), "ms_per_step": ms})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -99,7 +119,19 @@ def main(argv: list[str] | None = None) -> None:
     wk.add_argument(
         "--cameras", action="store_true", help="render both cameras even if the policy needs none"
     )
+    sp = sub.add_parser("simpler", help="env step speed of the SimplerEnv-style suite per task family")
+    sp.add_argument("--steps", type=int, default=20, help="steps per repeat (5 repeats)")
+    sp.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args(argv)
+    if args.what == "simpler":
+        print(f"SimplerEnv-style env (ManiSkill3, CPU), medians of 5 x {args.steps} steps, random actions")
+        for row in bench_simpler(args.steps, args.image_size):
+            camera = f"camera {args.image_size}px" if row["camera"] else "state only"
+            print(
+                f"  {row['family']:13s} {row['task']:22s} {camera:15s}: {row['ms_per_step']:7.1f} ms/step "
+                f"({1000 / row['ms_per_step']:6.1f} steps/s)"
+            )
+        return
     if args.what == "workers":
         print(
             f"bench.run engine, policy {args.policy}, scene {args.scene}, {args.chains} chains, "

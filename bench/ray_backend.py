@@ -5,6 +5,10 @@
 
     ray start --head                      # on the head node, then ray start --address=... on the others
     python -m bench.run --policy expert --chains 1000 --ray auto --out runs/expert_D
+    RAY_AUTH_MODE=token python -m bench.run ... --ray HEAD_IP:6379   # by address: Ray's token auth
+
+Ray (2.60) only picks its authentication token up by itself for ``auto``; by explicit address, set
+``RAY_AUTH_MODE=token`` (the token comes from ``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``).
 
 Design: one Ray actor per env, each holding its own simulator **and its own copy of the policy**,
 built from the ``--policy`` spec inside the actor. An actor runs whole chains with the engine of
@@ -40,6 +44,7 @@ import dataclasses
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -192,16 +197,36 @@ def connect(address: str | None, n_chains: int) -> Iterator[Any]:
         return
     common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address in (None, LOCAL):
-        ray.init(num_cpus=max(1, min(_usable_cpus(), n_chains)), **common)
+        # "local": a new instance even where a cluster runs on this machine (that one is --ray auto)
+        ray.init(address="local", num_cpus=max(1, min(_usable_cpus(), n_chains)), **common)
     else:
+        _check_reachable(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise RuntimeError(f"--ray {address}: cannot connect to the Ray cluster: {exc}") from None
+            hint = (
+                ""
+                if os.environ.get("RAY_AUTH_MODE")
+                else "; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token "
+                "and its token (~/.ray/auth_token or RAY_AUTH_TOKEN) when joined by address"
+            )
+            raise RuntimeError(f"--ray {address}: cannot connect to the Ray cluster: {exc}{hint}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on a ``host:port`` that nothing listens on (``ray.init`` would retry for many
+    minutes); other forms (``auto``, ``ray://...``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RuntimeError(f"--ray {address}: no Ray cluster answers there ({exc})") from None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -54,6 +54,9 @@ class Args:
     seed: int = _arg(0, "run seed: env and policy seeds derive from (seed, task, variant, episode)")
     image_size: int = _arg(224, "camera image size (pixels, square)")
     wrist_camera: bool = _arg(False, "also render a wrist camera (rgb_gripper)")
+    official: bool = _arg(
+        False, "run ManiSkill3's own ports of the Bridge tasks (downloaded assets; see envs.simpler.official)"
+    )
     real_results: str | None = _arg(
         None, "CSV of real-world success rates: print MMRV and Pearson r afterwards"
     )
@@ -105,6 +108,22 @@ def resolve(args: Args) -> tuple[list[str], list[str]]:
         variants = [v for v in mode_variants if v in chosen]
     if args.episodes_per_variant is not None and args.episodes_per_variant < 1:
         raise UsageError(f"--episodes-per-variant must be >= 1, got {args.episodes_per_variant}")
+    if args.official:
+        from envs.simpler.official import OFFICIAL_IDS, OfficialAssetsMissing, require_assets
+
+        bad = [t for t in tasks if t not in OFFICIAL_IDS]
+        if bad:
+            raise UsageError(f"--official: no official port of {bad}; valid: {', '.join(OFFICIAL_IDS)}")
+        if args.mode != "visual_matching":
+            raise UsageError("--official runs visual matching only (the real backgrounds are composited in)")
+        if (args.policy or "").split(":")[0] == "expert":
+            raise UsageError(
+                "--official: the scripted expert needs privileged state these tasks do not expose"
+            )
+        try:
+            require_assets()
+        except OfficialAssetsMissing as exc:
+            raise UsageError(str(exc)) from None
     if args.image_size < 16:
         raise UsageError(f"--image-size must be >= 16, got {args.image_size}")
     return tasks, variants
@@ -246,7 +265,14 @@ def _run(args: Args, policy: Any, keys: list, out: Path) -> tuple[list[dict], fl
                     if env is not None:
                         env.close()
                     try:
-                        env = SimplerEnv(key.task, key.variant, cameras=cameras, image_size=args.image_size)
+                        if args.official:
+                            from envs.simpler.official import OfficialSimplerEnv
+
+                            env = OfficialSimplerEnv(key.task, key.variant, image_size=args.image_size)
+                        else:
+                            env = SimplerEnv(
+                                key.task, key.variant, cameras=cameras, image_size=args.image_size
+                            )
                     except VulkanUnavailable as exc:
                         raise RuntimeError(str(exc)) from None
                 record = run_episode(env, policy, key, args.seed)

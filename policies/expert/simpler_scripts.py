@@ -198,10 +198,16 @@ class SimplerScript:
         if t.kind == "move_near":
             start = np.array([layout.objects[source].x, layout.objects[source].y])
 
+            # Put it down next to the target along the hand's x-axis, so that the opening fingers move
+            # sideways and do not push the target; of the two sides, the one nearer the start.
             def near(s: State) -> np.ndarray:
                 tp = s.objects[target][0][:2]
-                d = start - tp
-                return tp + d / (np.linalg.norm(d) + 1e-9) * 0.075
+                yaw = _yaw_of(s.rot)
+                axis = np.array([np.cos(yaw), np.sin(yaw)])
+                gap = _extent_along(source, axis) + _radius(target) + 0.012
+                sides = [tp + axis * gap, tp - axis * gap]
+                # Low spots close to the robot's base are awkward for the arm: avoid them.
+                return min(sides, key=lambda p: float(np.linalg.norm(p - start)) + max(0.0, -0.09 - p[0]) * 5)
 
             return [
                 *self._pick(source, lift=0.08),
@@ -280,3 +286,18 @@ class SimplerScript:
         if self.family.gripper == "relative":
             return 1.0 if closed else -1.0
         return -1.0 if closed else 1.0
+
+
+def _radius(name: str) -> float:
+    """Largest horizontal half size of an object standing as built."""
+    from envs.simpler.objects import half_extents
+
+    return float(max(half_extents(OBJECTS[name])[:2]))
+
+
+def _extent_along(name: str, direction: np.ndarray) -> float:
+    """Half size of an upright object (at yaw 0) along a horizontal direction."""
+    from envs.simpler.objects import half_extents
+
+    half = half_extents(OBJECTS[name])
+    return float(abs(direction[0]) * half[0] + abs(direction[1]) * half[1])
