@@ -188,6 +188,9 @@ def assert_no_regression(
 
 
 def _counts_table(counts: Counts) -> str:
+    if not counts.in_a_row:  # an episodic suite
+        done = sum(k for k, _ in counts.per_task.values())
+        return f"{counts.n_chains} episodes, {done} successes, {len(counts.per_task)} tasks, errors {counts.n_errors}"
     rates = "  ".join(f"{i}:{k}/{counts.n_chains}" for i, k in enumerate(counts.in_a_row, 1))
     avg = "-" if counts.avg_len is None else f"{counts.avg_len:.3f}"
     return f"{counts.n_chains} chains, in a row {rates}, avg_len {avg}, errors {counts.n_errors}"

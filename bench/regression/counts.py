@@ -77,7 +77,7 @@ class Counts:
         if n < 0:
             raise ValueError(f"n_chains must be >= 0, got {n}")
         rows = tuple(self.in_a_row)
-        if len(rows) != HORIZON:
+        if rows and len(rows) != HORIZON:  # empty for episodic suites (SimplerEnv-style): tasks only
             raise ValueError(f"in_a_row must hold {HORIZON} counts (chains with >= 1..{HORIZON}), got {rows}")
         for i, k in enumerate(rows, 1):
             _check_count(k, n, f"in_a_row[{i - 1}] (chains with >= {i} in a row)")
@@ -97,7 +97,7 @@ class Counts:
     @property
     def avg_len(self) -> float | None:
         """CALVIN's average length (mean consecutive successes per chain); None without chains."""
-        return sum(self.in_a_row) / self.n_chains if self.n_chains else None
+        return sum(self.in_a_row) / self.n_chains if self.n_chains and self.in_a_row else None
 
     def metrics(self, min_task_trials: int = 0) -> dict[str, tuple[int, int]]:
         """``{metric: (successes, trials)}``: ``in_a_row_1..5`` then ``task:NAME`` in name order."""
@@ -143,6 +143,8 @@ class Counts:
         summary = _read_json(summary_path)
         if not isinstance(summary, dict):
             raise BaselineError(f"{summary_path}: must hold a JSON object, got {type(summary).__name__}")
+        if summary.get("suite") == "simpler":
+            return _simpler_counts(run_dir, summary)
         episodes_path = run_dir / "episodes.jsonl"
         setting = _summary_setting(summary)
         if not episodes_path.exists():
@@ -165,6 +167,35 @@ class Counts:
             raise BaselineError(
                 f"{episodes_path}: malformed episode record: {type(exc).__name__}: {exc}"
             ) from None
+
+
+def _simpler_counts(run_dir: Path, summary: Mapping[str, Any]) -> Counts:
+    """Counts of a SimplerEnv-style run: per task, successes over all its episodes (every variant).
+
+    Episodes take the place of chains and there are no in-a-row metrics; the mode plays the part
+    of the scene (a baseline of visual matching is not compared with variant aggregation).
+    """
+    episodes_path = run_dir / "episodes.jsonl"
+    if not episodes_path.exists():
+        raise BaselineError(f"{episodes_path}: missing; a SimplerEnv-style run's counts come from its episodes")
+    records = _read_jsonl(episodes_path)
+    per_task: dict[str, list[int]] = {}
+    try:
+        for r in records:
+            entry = per_task.setdefault(str(r["task"]), [0, 0])
+            entry[0] += bool(r["success"])
+            entry[1] += 1
+    except (KeyError, TypeError) as exc:
+        raise BaselineError(f"{episodes_path}: malformed episode record: {exc}") from None
+    setting = {"suite": "simpler", "scene": str(summary.get("mode", "visual_matching"))}
+    setting.update({k: summary[k] for k in ("policy", "seed") if k in summary})
+    return Counts(
+        n_chains=len(records),
+        in_a_row=(),
+        per_task={t: (k, n) for t, (k, n) in per_task.items()},
+        n_errors=sum(str(r.get("stop_reason", "")).startswith("error") for r in records),
+        setting=setting,
+    )
 
 
 def chain_selection(source: str, ids: Sequence[int]) -> dict[str, Any]:
@@ -383,7 +414,7 @@ class Baseline:
             )
         except ValueError as exc:
             raise BaselineError(f"{where}: {exc}") from None
-        if per_task and sum(k for k, _ in per_task.values()) != sum(counts.in_a_row):
+        if counts.in_a_row and per_task and sum(k for k, _ in per_task.values()) != sum(counts.in_a_row):
             raise BaselineError(
                 f"{where}: keys 'per_task' and 'in_a_row' disagree: the tasks' successes sum to "
                 f"{sum(k for k, _ in per_task.values())}, the chains completed {sum(counts.in_a_row)} subtasks"

@@ -219,7 +219,7 @@ class SimplerEnv(gym.Env):
             if "static" in self.cameras:
                 obs["rgb_static"] = sensors["static"]["rgb"][0].cpu().numpy().astype(np.uint8)
             if "wrist" in self.cameras:
-                obs["rgb_gripper"] = sensors["wrist"]["rgb"][0].cpu().numpy().astype(np.uint8)
+                obs["rgb_gripper"] = sensors["hand_camera"]["rgb"][0].cpu().numpy().astype(np.uint8)
         obs["robot_obs"] = self.robot_obs()
         obs["scene_obs"] = self.scene_obs()
         return obs

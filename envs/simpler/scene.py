@@ -74,7 +74,7 @@ def camera_eye(family: str, appearance: Appearance) -> tuple[np.ndarray, np.ndar
 
 @register_env("RoboVLMSimpler-v1", max_episode_steps=None)
 class SimplerTableEnv(BaseEnv):
-    SUPPORTED_ROBOTS = ["panda"]
+    SUPPORTED_ROBOTS = ["panda", "panda_wristcam"]
     SUPPORTED_REWARD_MODES = ("sparse", "none")
 
     def __init__(
@@ -98,7 +98,11 @@ class SimplerTableEnv(BaseEnv):
         self.distractors: list[Any] = []
         self.cabinet = None
         self._stats: dict[str, Any] = {}
-        kwargs.setdefault("robot_uids", "panda")
+        # The wrist camera is ManiSkill's Panda variant with a camera on the hand ("hand_camera").
+        kwargs.setdefault("robot_uids", "panda_wristcam" if wrist_camera else "panda")
+        if wrist_camera:
+            width, height = image_size
+            kwargs.setdefault("sensor_configs", {"hand_camera": {"width": width, "height": height}})
         super().__init__(*args, **kwargs)
 
     # --- configuration ----------------------------------------------------------------------------
@@ -115,10 +119,6 @@ class SimplerTableEnv(BaseEnv):
                 "static", sapien_utils.look_at(eye=eye, target=target), width, height, np.deg2rad(55)
             )
         ]
-        if self.wrist_camera:
-            # On the hand, looking along the fingers (the hand's +z), a little behind them.
-            mount = sapien.Pose(p=[0.05, 0.0, 0.0], q=[0.7071068, 0.0, -0.7071068, 0.0])
-            configs.append(CameraConfig("wrist", mount, width, height, np.deg2rad(75), 0.01, 10, mount=None))
         return configs
 
     @property

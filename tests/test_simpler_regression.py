@@ -1,0 +1,61 @@
+"""bench.regression on the SimplerEnv-style suite: the expert holds its committed baseline, a broken
+policy fails it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.regression import Baseline, assert_no_regression
+from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
+from policies.expert import ExpertPolicy
+
+BASELINE = Path(__file__).resolve().parents[1] / "results" / "baselines" / "expert_simpler_vm.json"
+TASKS = "put_carrot_on_plate,open_drawer_top"
+
+
+class GripperNeverCloses(ExpertPolicy):
+    """The expert with a broken gripper channel: a real drop that the regression must catch."""
+
+    def act(self, obs, *, slot: int = 0) -> np.ndarray:
+        action = super().act(obs, slot=slot)
+        action[6] = 1.0 if action[6] < 0 else -1.0  # open where it should close, and back
+        return action
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vulkan() -> None:
+    try:
+        check_vulkan()
+    except VulkanUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+
+def _run(policy: str, out: Path) -> Path:
+    from bench.run import main
+
+    argv = ["--suite", "simpler", "--policy", policy, "--tasks", TASKS, "--episodes-per-variant", "10"]
+    assert main([*argv, "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_committed_baseline_is_a_simpler_expert_run() -> None:
+    baseline = Baseline.load(BASELINE)
+    assert baseline.counts.setting["suite"] == "simpler"
+    assert baseline.counts.in_a_row == ()
+    for task in TASKS.split(","):
+        k, n = baseline.counts.per_task[task]
+        assert n >= 10 and k >= 0.9 * n
+
+
+def test_expert_passes_and_broken_gripper_fails(tmp_path) -> None:
+    report = assert_no_regression(_run("expert", tmp_path / "expert"), BASELINE, min_task_trials=10)
+    assert {r.metric for r in report.results if r.tested} == {f"task:{t}" for t in TASKS.split(",")}
+    broken = _run("tests.test_simpler_regression:GripperNeverCloses", tmp_path / "broken")
+    with pytest.raises(AssertionError, match="task:put_carrot_on_plate"):
+        assert_no_regression(broken, BASELINE, min_task_trials=10)
