@@ -304,6 +304,26 @@ def test_save_load_round_trip(tmp_path):
     assert data["per_task"]["stack_block"] == {"successes": 85, "trials": 90}
 
 
+def test_episodic_suite_counts_from_a_simpler_run(tmp_path):
+    run = tmp_path / "simpler_run"
+    run.mkdir()
+    rows = [("put_carrot_on_plate", "base", True), ("put_carrot_on_plate", "lighting_darker", False)]
+    rows += [("move_near", "base", True)] * 3
+    lines = [
+        {"task": t, "variant": v, "episode": i, "success": ok, "stop_reason": "step_limit"}
+        for i, (t, v, ok) in enumerate(rows)
+    ]
+    (run / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (run / "summary.json").write_text(json.dumps({"suite": "simpler", "mode": "variant_aggregation", "seed": 0}))
+    c = Counts.from_run_dir(run)
+    assert c.in_a_row == () and c.avg_len is None and c.n_chains == 5
+    assert c.per_task == {"move_near": (3, 3), "put_carrot_on_plate": (1, 2)}
+    assert c.metrics() == {"task:move_near": (3, 3), "task:put_carrot_on_plate": (1, 2)}
+    assert c.setting["scene"] == "variant_aggregation"  # the mode stands in for the scene
+    loaded = Baseline.load(Baseline(c).save(tmp_path / "b.json")).counts
+    assert loaded.per_task == c.per_task and loaded.in_a_row == ()
+
+
 def _write_baseline(tmp_path: Path, **changes) -> Path:
     data = json.loads(EXPERT_BASELINE.read_text())
     for key, value in changes.items():
