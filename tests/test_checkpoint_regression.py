@@ -1,0 +1,30 @@
+"""The committed tiny trained checkpoint still loads, runs through bench.run and holds its baseline.
+
+``results/checkpoints/kosmos_os_cont_tiny_abc`` is the one-step continuous Kosmos policy (tiny size)
+trained on 1068 expert demonstrations from scenes A, B, C; its baseline is its 100-chain run on D
+(``results/runs/vla_kosmos_os_cont_abc2_D``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.regression import Baseline, assert_no_regression, evaluate_for_regression
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "results" / "checkpoints" / "kosmos_os_cont_tiny_abc"
+BASELINE = ROOT / "results" / "baselines" / "vla_kosmos_os_cont_tiny_D.json"
+
+
+def test_baseline_describes_the_checkpoint_run() -> None:
+    baseline = Baseline.load(BASELINE)
+    assert baseline.counts.setting["suite"] == "calvin" and baseline.counts.setting["scene"] == "D"
+    assert baseline.counts.n_chains == 100
+    assert baseline.counts.in_a_row[0] >= 5, "the checkpoint's first tasks should beat random's 0/100"
+
+
+def test_checkpoint_holds_its_baseline() -> None:
+    current = evaluate_for_regression(f"vla:{CHECKPOINT}", scene="D", chains=12, seed=0, workers=2)
+    assert current.n_chains == 12 and current.n_errors == 0
+    report = assert_no_regression(current, BASELINE)
+    assert report.passed
