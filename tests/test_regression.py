@@ -314,7 +314,9 @@ def test_episodic_suite_counts_from_a_simpler_run(tmp_path):
         for i, (t, v, ok) in enumerate(rows)
     ]
     (run / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    (run / "summary.json").write_text(json.dumps({"suite": "simpler", "mode": "variant_aggregation", "seed": 0}))
+    (run / "summary.json").write_text(
+        json.dumps({"suite": "simpler", "mode": "variant_aggregation", "seed": 0})
+    )
     c = Counts.from_run_dir(run)
     assert c.in_a_row == () and c.avg_len is None and c.n_chains == 5
     assert c.per_task == {"move_near": (3, 3), "put_carrot_on_plate": (1, 2)}

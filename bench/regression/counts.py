@@ -177,7 +177,9 @@ def _simpler_counts(run_dir: Path, summary: Mapping[str, Any]) -> Counts:
     """
     episodes_path = run_dir / "episodes.jsonl"
     if not episodes_path.exists():
-        raise BaselineError(f"{episodes_path}: missing; a SimplerEnv-style run's counts come from its episodes")
+        raise BaselineError(
+            f"{episodes_path}: missing; a SimplerEnv-style run's counts come from its episodes"
+        )
     records = _read_jsonl(episodes_path)
     per_task: dict[str, list[int]] = {}
     try:
