@@ -232,7 +232,24 @@ def run_info() -> dict[str, Any]:
         "git_commit": commit,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "machine": {
+            "hostname": platform.node(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
     }
+
+
+def policy_record(policy: Any) -> dict[str, Any]:
+    """Class and provenance (checkpoint and its hash, where the policy has one) for config.json."""
+    record: dict[str, Any] = {"policy_class": type(policy).__qualname__}
+    provenance = getattr(policy, "provenance", None)
+    if callable(provenance):
+        try:
+            record["policy_provenance"] = provenance()
+        except Exception as exc:  # provenance is informational: never fail a run over it
+            record["policy_provenance"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return record
 
 
 def print_tables(summary: dict[str, Any]) -> None:
@@ -446,7 +463,7 @@ def main(
         print(f"bench.run: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     if args.resume is None:
-        config = {**dataclasses.asdict(args), **run_info(), "policy_class": type(policy).__qualname__}
+        config = {**dataclasses.asdict(args), **run_info(), **policy_record(policy)}
         config["argv"] = list(sys.argv[1:] if argv is None else argv)
         write_json_atomic(out / "config.json", config)
     elif not args.quiet:

@@ -58,6 +58,10 @@ class Policy(ABC):
             np.float32
         )
 
+    def provenance(self) -> dict[str, Any]:
+        """What identifies this policy's weights (e.g. a checkpoint's path and hash), for run records."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (servers, GPU memory)."""
 

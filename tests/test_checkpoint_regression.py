@@ -28,3 +28,33 @@ def test_checkpoint_holds_its_baseline() -> None:
     assert current.n_chains == 12 and current.n_errors == 0
     report = assert_no_regression(current, BASELINE)
     assert report.passed
+
+
+def test_run_records_the_checkpoint_hash_and_machine(tmp_path) -> None:
+    import hashlib
+    import json
+
+    from bench.run import main
+
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "--policy",
+                f"vla:{CHECKPOINT}",
+                "--chains",
+                "1",
+                "--max-steps",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    expected = hashlib.sha256((CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
+    assert config["policy_provenance"]["checkpoint_sha256"] == expected
+    assert config["policy_provenance"]["checkpoint"] == str(CHECKPOINT.resolve())
+    assert config["machine"]["cpus"] >= 1 and config["git_commit"]

@@ -164,7 +164,7 @@ def print_table(summary: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    from bench.run import check_out_dir, run_info, write_json_atomic
+    from bench.run import check_out_dir, policy_record, run_info, write_json_atomic
     from bench.simpler.evaluate import plan_episodes
     from bench.simpler.summary import summarize
     from policies.registry import make_policy
@@ -193,7 +193,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"bench.run: error: {exc}", file=sys.stderr)
         return 2
     if not args.resume:
-        config = {**dataclasses.asdict(args), **run_info(), "policy_class": type(policy).__qualname__}
+        config = {**dataclasses.asdict(args), **run_info(), **policy_record(policy)}
         config.update(argv=list(argv), tasks_resolved=tasks, variants_resolved=variants)
         write_json_atomic(out / "config.json", config)
     try:

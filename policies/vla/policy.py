@@ -82,7 +82,24 @@ class VLAPolicy(Policy):
         from trainer.checkpoint import load_checkpoint
 
         model, cfg, tokenizer, stats = load_checkpoint(folder, device=device)
-        return cls(model, cfg, tokenizer, stats, exec_mode or cfg.eval.exec_mode, device)
+        policy = cls(model, cfg, tokenizer, stats, exec_mode or cfg.eval.exec_mode, device)
+        policy.checkpoint = str(folder)
+        return policy
+
+    checkpoint: str | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        """The checkpoint folder and the SHA-256 of its weights file (``model.safetensors``)."""
+        import hashlib
+        from pathlib import Path
+
+        info: dict[str, Any] = {"exec_mode": self.mode if self.mode == "ensemble" else f"chunk:{self.k}"}
+        if self.checkpoint:
+            weights = Path(self.checkpoint) / "model.safetensors"
+            info["checkpoint"] = str(Path(self.checkpoint).resolve())
+            if weights.exists():
+                info["checkpoint_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+        return info
 
     def reset(
         self,
