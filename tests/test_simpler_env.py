@@ -186,3 +186,35 @@ def test_vulkan_error_says_how_to_install(monkeypatch) -> None:
             vulkan.check_vulkan()
     finally:
         vulkan.check_vulkan.cache_clear()
+
+
+def test_workers_give_the_same_episodes_and_resume_continues(tmp_path) -> None:
+    from bench.run import main
+
+    argv = [
+        "--suite",
+        "simpler",
+        "--policy",
+        "expert",
+        "--tasks",
+        "put_carrot_on_plate,stack_green_on_yellow",
+    ]
+    argv += ["--episodes-per-variant", "2", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    assert main([*argv, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+
+    def outcomes(folder):
+        lines = [json.loads(x) for x in (folder / "episodes.jsonl").read_text().splitlines()]
+        return sorted(
+            (r["task"], r["variant"], r["episode"], r["success"], r["steps"], r["seed"]) for r in lines
+        )
+
+    assert outcomes(tmp_path / "one") == outcomes(tmp_path / "two")
+    # An interrupted run (summary missing, last line cut) resumes without repeating episodes.
+    two = tmp_path / "two"
+    lines = (two / "episodes.jsonl").read_text().splitlines()
+    (two / "episodes.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])
+    (two / "summary.json").unlink()
+    assert main(["--suite", "simpler", "--resume", str(two), "--quiet"]) == 0
+    assert outcomes(two) == outcomes(tmp_path / "one")
+    assert json.loads((two / "summary.json").read_text())["resumed_episodes"] == 2

@@ -52,6 +52,9 @@ class Args:
         None, "episodes per task and variant (default: the reference's: 25 per can orientation, ...)"
     )
     seed: int = _arg(0, "run seed: env and policy seeds derive from (seed, task, variant, episode)")
+    workers: int = _arg(
+        1, "parallel worker processes, each with its own env and policy (built from --policy)"
+    )
     image_size: int = _arg(224, "camera image size (pixels, square)")
     wrist_camera: bool = _arg(False, "also render a wrist camera (rgb_gripper)")
     official: bool = _arg(
@@ -124,6 +127,8 @@ def resolve(args: Args) -> tuple[list[str], list[str]]:
             require_assets()
         except OfficialAssetsMissing as exc:
             raise UsageError(str(exc)) from None
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.image_size < 16:
         raise UsageError(f"--image-size must be >= 16, got {args.image_size}")
     return tasks, variants
@@ -139,7 +144,9 @@ def _resume_args(cli: Args) -> Args:
     config = json.loads(path.read_text(encoding="utf-8"))
     names = {f.name for f in dataclasses.fields(Args)}
     values = {k: v for k, v in config.items() if k in names}
-    values.update(resume=str(folder), out=str(folder), quiet=cli.quiet, fail_fast=cli.fail_fast)
+    values.update(
+        resume=str(folder), out=str(folder), quiet=cli.quiet, fail_fast=cli.fail_fast, workers=cli.workers
+    )
     return Args(**values)
 
 
@@ -246,48 +253,41 @@ def _read_lines(path: Path) -> list[dict]:
 def _run(args: Args, policy: Any, keys: list, out: Path) -> tuple[list[dict], float, int]:
     from tqdm import tqdm
 
-    from bench.simpler.evaluate import run_episode
-    from envs.simpler.env import SimplerEnv
+    from bench.simpler.evaluate import EpisodeRunner, run_parallel
     from envs.simpler.vulkan import VulkanUnavailable
 
     cameras = ("static", "wrist") if args.wrist_camera else ("static",)
     if not getattr(policy, "needs_images", True):
         cameras = ()
     records: list[dict] = []
-    env = None
+    runner = EpisodeRunner(policy, args.seed, cameras, args.image_size, args.official)
+    if args.workers > 1:
+        stream = run_parallel(
+            args.policy, keys, args.workers, args.seed, cameras, args.image_size, args.official
+        )
+    else:
+        stream = (runner.run(key) for key in keys)
     env_steps = 0
     start = time.perf_counter()
     bar = tqdm(total=len(keys), desc="simpler", unit="episode", disable=args.quiet)
     try:
         with open(out / "episodes.jsonl", "a", encoding="utf-8") as episodes:
-            for key in keys:
-                if env is None or env.task.name != key.task:
-                    if env is not None:
-                        env.close()
-                    try:
-                        if args.official:
-                            from envs.simpler.official import OfficialSimplerEnv
-
-                            env = OfficialSimplerEnv(key.task, key.variant, image_size=args.image_size)
-                        else:
-                            env = SimplerEnv(
-                                key.task, key.variant, cameras=cameras, image_size=args.image_size
-                            )
-                    except VulkanUnavailable as exc:
-                        raise RuntimeError(str(exc)) from None
-                record = run_episode(env, policy, key, args.seed)
+            for record in stream:
                 env_steps += record["steps"]
                 episodes.write(json.dumps(record) + "\n")
                 episodes.flush()
                 records.append(record)
                 bar.update(1)
                 bar.set_postfix(
-                    task=key.task, rate=f"{sum(r['success'] for r in records) / len(records):.2f}"
+                    task=record["task"], rate=f"{sum(r['success'] for r in records) / len(records):.2f}"
                 )
                 if args.fail_fast and record["stop_reason"].startswith("error"):
-                    raise RuntimeError(f"{key}: {record['stop_reason']}")
+                    raise RuntimeError(
+                        f"{record['task']} episode {record['episode']}: {record['stop_reason']}"
+                    )
+    except VulkanUnavailable as exc:
+        raise RuntimeError(str(exc)) from None
     finally:
         bar.close()
-        if env is not None:
-            env.close()
+        runner.close()
     return records, time.perf_counter() - start, env_steps

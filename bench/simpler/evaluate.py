@@ -104,3 +104,84 @@ def run_episode(
         "stop_reason": stop,
         "seed": seed,
     }
+
+
+class EpisodeRunner:
+    """Plays episodes with one policy, keeping the env of the current task (a new task builds a new one)."""
+
+    def __init__(
+        self, policy: Any, run_seed: int, cameras: tuple[str, ...], image_size: int, official: bool = False
+    ) -> None:
+        self.policy, self.run_seed = policy, run_seed
+        self.cameras, self.image_size, self.official = cameras, image_size, official
+        self.env: Any = None
+
+    def _env_for(self, key: EpisodeKey) -> Any:
+        if self.env is not None and self.env.task.name == key.task:
+            return self.env
+        self.close()
+        if self.official:
+            from envs.simpler.official import OfficialSimplerEnv
+
+            self.env = OfficialSimplerEnv(key.task, key.variant, image_size=self.image_size)
+        else:
+            from envs.simpler.env import SimplerEnv
+
+            self.env = SimplerEnv(key.task, key.variant, cameras=self.cameras, image_size=self.image_size)
+        return self.env
+
+    def run(self, key: EpisodeKey) -> dict:
+        return run_episode(self._env_for(key), self.policy, key, self.run_seed)
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+
+_WORKER: EpisodeRunner | None = None
+
+
+def _init_worker(policy_spec: str, run_seed: int, cameras: tuple, image_size: int, official: bool) -> None:
+    """Worker process: build its own policy from the spec (episodes are seeded, so results do not
+    depend on which worker plays them)."""
+    global _WORKER
+    from policies.registry import make_policy
+
+    _WORKER = EpisodeRunner(make_policy(policy_spec), run_seed, cameras, image_size, official)
+
+
+def _work(key: EpisodeKey) -> dict:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.run(key)
+
+
+def run_parallel(
+    policy_spec: str,
+    keys: list[EpisodeKey],
+    workers: int,
+    run_seed: int,
+    cameras: tuple[str, ...],
+    image_size: int,
+    official: bool = False,
+) -> Iterable[dict]:
+    """Episode records from ``workers`` processes as they finish (contiguous blocks of ``keys`` per
+    worker, so each mostly keeps one env). A worker that dies fails the run with the reason."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = mp.get_context("spawn")
+    initargs = (policy_spec, run_seed, cameras, image_size, official)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=initargs
+    ) as pool:
+        futures = [pool.submit(_work, key) for key in keys]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"a worker process died ({exc}); finished episodes are kept") from None
+        finally:
+            for future in futures:
+                future.cancel()
