@@ -37,7 +37,15 @@ CONFIG_FILE = "config.json"
 EPISODES_FILE = "episodes.jsonl"
 TRAIN_LOG_FILES = ("train_log.jsonl", "train_log.csv")
 #: Keys copied from config.json (then summary.json) into :func:`load_run`'s ``provenance``.
-PROVENANCE_KEYS = ("version", "git_commit", "python", "platform", "machine", "policy_class", "policy_provenance")
+PROVENANCE_KEYS = (
+    "version",
+    "git_commit",
+    "python",
+    "platform",
+    "machine",
+    "policy_class",
+    "policy_provenance",
+)
 #: Keys read from summary.json first, then config.json, into the run's ``meta``.
 META_KEYS = ("backbone", "structure", "split", "checkpoint")
 #: Folders never searched for runs.
