@@ -11,14 +11,12 @@ The cabinet with three drawers on prismatic joints is built by :func:`build_cabi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 #: Quaternion (w, x, y, z) that turns SAPIEN's x-axis cylinders and capsules upright (x -> z).
 X_TO_Z = (0.7071068, 0.0, -0.7071068, 0.0)
-#: Quaternion that turns them to lie along y (x -> y).
-X_TO_Y = (0.7071068, 0.0, 0.0, 0.7071068)
 
 
 @dataclass(frozen=True)
@@ -264,7 +262,6 @@ class CabinetSpec:
     color: tuple[float, float, float, float] = (0.55, 0.42, 0.3, 1)
     front_color: tuple[float, float, float, float] = (0.62, 0.5, 0.38, 1)
     handle_color: tuple[float, float, float, float] = (0.2, 0.2, 0.22, 1)
-    extra: dict = field(default_factory=dict)
 
     def level_z(self, level: str) -> float:
         """Height of the middle of a drawer (its handle) above the table."""

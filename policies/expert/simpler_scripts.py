@@ -211,7 +211,7 @@ class SimplerScript:
 
             return [
                 *self._pick(source, lift=0.08),
-                *self._place_at(near, lambda s: self._rest_z(source) + 0.012),
+                *self._place_at(near, lambda s: bottom_offset(OBJECTS[source]) + 0.012),
             ]
         if t.kind == "apple_drawer":
             return [
@@ -233,9 +233,6 @@ class SimplerScript:
             return float(s.objects[target][0][2] + top_offset(OBJECTS[target]) + lift_point + 0.012)
 
         return [*self._pick(source), *self._place_at(lambda s: s.objects[target][0][:2], on)]
-
-    def _rest_z(self, name: str) -> float:
-        return bottom_offset(OBJECTS[name])
 
     def _tray_point(self, s: State) -> np.ndarray:
         pos, rot = s.cabinet
