@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUN_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install system-deps demo test lint perf
+.PHONY: install system-deps demo test test-slow lint perf
 
 install: system-deps
 	$(PYTHON) -m pip install "torch==2.13.0" -e ".[dev]"
@@ -17,6 +17,10 @@ demo: install
 
 test:
 	$(PYTHON) -m pytest -q -n 2
+
+# Regression runs of stored results (expert and trained-checkpoint success rates): minutes each.
+test-slow:
+	$(PYTHON) -m pytest -q -n 2 -m slow
 
 lint:
 	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .

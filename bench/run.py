@@ -43,6 +43,9 @@ class Args:
     policy: str | None = _arg(
         None, "policy spec: a registered name (random, expert), NAME:ARG, or package.module:Class"
     )
+    label: str | None = _arg(
+        None, "name of the policy in summary.json and leaderboards (default: the --policy string)"
+    )
     out: str | None = _arg(None, "output folder (created if missing; must not hold an episodes.jsonl yet)")
     resume: str | None = _arg(
         None,
@@ -328,7 +331,12 @@ def make_summary(args: Args, records: list[dict], wall: float) -> dict[str, Any]
     from bench.stats import summarize_chains
 
     records = sorted(records, key=lambda r: r.get("position", r["chain"]))
-    summary = {"suite": args.suite, "policy": args.policy, "scene": args.scene, **summarize_chains(records)}
+    summary = {
+        "suite": args.suite,
+        "policy": args.label or args.policy,
+        "scene": args.scene,
+        **summarize_chains(records),
+    }
     summary.update(
         stop_reasons=dict(Counter(r["stop_reason"].split(":")[0] for r in records)),
         seed=args.seed,

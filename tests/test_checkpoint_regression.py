@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.regression import Baseline, assert_no_regression, evaluate_for_regression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,7 @@ def test_baseline_describes_the_checkpoint_run() -> None:
     assert baseline.counts.in_a_row[0] >= 5, "the checkpoint's first tasks should beat random's 0/100"
 
 
+@pytest.mark.slow  # 12 chains of a policy that mostly times out: about 7 minutes on 2 cores
 def test_checkpoint_holds_its_baseline() -> None:
     current = evaluate_for_regression(f"vla:{CHECKPOINT}", scene="D", chains=12, seed=0, workers=2)
     assert current.n_chains == 12 and current.n_errors == 0

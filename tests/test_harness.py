@@ -364,6 +364,11 @@ def test_cli_chain_ids_and_generated(tmp_path):
     )
     lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert sorted(r["chain"] for r in lines) == [2, 9]
+    assert json.loads((out / "summary.json").read_text())["policy"] == "test-seeded"
+    labelled = tmp_path / "labelled"
+    argv = ["--policy", "test-seeded", "--label", "seeded (v2)", "--chain-ids", "2", "--max-steps", "2"]
+    assert cli([*argv, "--out", str(labelled), "--quiet"]) == 0
+    assert json.loads((labelled / "summary.json").read_text())["policy"] == "seeded (v2)"
     assert {r["chain"]: r["tasks"] for r in lines}[9] == list(fake_chains(200, 4)[9].tasks)
 
 

@@ -134,11 +134,14 @@ def test_command_line_end_to_end(tmp_path, capsys) -> None:
         "base,lighting_darker,camera_orientation_1",
         "--episodes-per-variant",
         "1",
+        "--label",
+        "scripted expert",
         "--out",
         str(out),
     ]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["policy"] == "scripted expert"
     lines = (out / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 6
     carrot = summary["tasks"]["put_carrot_on_plate"]

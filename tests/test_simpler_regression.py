@@ -53,6 +53,7 @@ def test_committed_baseline_is_a_simpler_expert_run() -> None:
         assert n >= 10 and k >= 0.9 * n
 
 
+@pytest.mark.slow  # 40 SimplerEnv episodes with the camera: about a minute
 def test_expert_passes_and_broken_gripper_fails(tmp_path) -> None:
     report = assert_no_regression(_run("expert", tmp_path / "expert"), BASELINE, min_task_trials=10)
     assert {r.metric for r in report.results if r.tested} == {f"task:{t}" for t in TASKS.split(",")}

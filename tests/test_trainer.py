@@ -9,69 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+from tests.trainer_helpers import TINY, fixed_batch, make_tiny_data
 from trainer.checkpoint import CheckpointError, load_checkpoint
 from trainer.config import ConfigError, load_config
-from trainer.data.stats import compute_dataset_stats, write_stats
-from trainer.data.store import Episode, EpisodeStore, EpisodeWriter
 from trainer.models.vla import ModelConfig, VLAModel
 from trainer.tokenizer import train_tokenizer
 
 CONFIGS = sorted(p for p in Path("trainer/configs").glob("*.json") if p.name != "base.json")
-TINY = [
-    "model.history_length=2",
-    "model.action_chunk_size=3",
-    "model.image_size=32",
-    "model.head_hidden=32",
-    "train.batch_size=2",
-    "train.max_steps=2",
-    "train.log_every=1",
-    "data.num_workers=0",
-    "optim.warmup_steps=1",
-]
-
-
-def _episode(rng: np.random.Generator, n: int, task: str, instruction: str) -> Episode:
-    img = rng.integers(0, 255, size=(n, 24, 24, 3), dtype=np.uint8)
-    rel = np.clip(rng.normal(0, 0.3, size=(n, 7)), -1, 1).astype(np.float32)
-    rel[:, 6] = np.where(rng.random(n) > 0.5, 1.0, -1.0)
-    data = {
-        "rgb_static": img,
-        "rgb_gripper": img[:, :16, :16],
-        "robot_obs": rng.normal(size=(n, 15)).astype(np.float32),
-        "rel_actions": rel,
-        "actions": rel.copy(),
-    }
-    return Episode(data, {"task": task, "instruction": instruction})
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "store"
-    rng = np.random.default_rng(0)
-    writer = EpisodeWriter(root, env={"suite": "calvin"})
-    writer.add(_episode(rng, 6, "open_drawer", "pull the drawer open"))
-    writer.add(_episode(rng, 5, "turn_on_led", "press the button to light the green led"))
-    write_stats(root, compute_dataset_stats(EpisodeStore(root)))
-    return root
-
-
-def fixed_batch(tokenizer_len: int = 0) -> dict:
-    g = torch.Generator().manual_seed(0)
-    b, h, c = 2, 2, 3
-    actions = torch.rand(b, h, c, 7, generator=g) * 2 - 1
-    actions[..., 6] = torch.where(actions[..., 6] > 0, 1.0, -1.0)
-    return {
-        "observations": {
-            "images": {
-                "rgb_static": torch.rand(b, h, 3, 32, 32, generator=g),
-                "rgb_gripper": torch.rand(b, h, 3, 32, 32, generator=g),
-            }
-        },
-        "history_mask": torch.tensor([[False, True], [True, True]]),
-        "actions": actions,
-        "action_mask": torch.ones(b, h, c, dtype=torch.bool),
-        "language_instruction": ["open the drawer", "turn on the led"],
-    }
+    return make_tiny_data(tmp_path_factory.mktemp("data") / "store")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

@@ -28,13 +28,18 @@ from trainer.tokenizer import train_tokenizer
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
-def synthetic_batch(b: int, h: int, c: int, size: int, cameras: list[str], device: torch.device) -> dict:
+def synthetic_batch(
+    b: int, h: int, c: int, size: int, cameras: list[str], device: torch.device, state_dim: int = 0
+) -> dict:
     g = torch.Generator().manual_seed(0)
     actions = torch.rand(b, h, c, 7, generator=g) * 2 - 1
+    observations = {
+        "images": {cam: torch.rand(b, h, 3, size, size, generator=g).to(device) for cam in cameras}
+    }
+    if state_dim:
+        observations["states"] = torch.randn(b, h, state_dim, generator=g).to(device)
     return {
-        "observations": {
-            "images": {cam: torch.rand(b, h, 3, size, size, generator=g).to(device) for cam in cameras}
-        },
+        "observations": observations,
         "history_mask": torch.ones(b, h, dtype=torch.bool, device=device),
         "actions": actions.to(device),
         "action_mask": torch.ones(b, h, c, dtype=torch.bool, device=device),
@@ -62,6 +67,7 @@ def bench_config(
         cfg.model.image_size,
         cfg.model.cameras,
         device,
+        cfg.model.state_dim if cfg.model.state_key else 0,
     )
 
     def train_step() -> None:
@@ -97,6 +103,7 @@ def bench_config(
         cfg.model.image_size,
         cfg.model.cameras,
         device,
+        cfg.model.state_dim if cfg.model.state_key else 0,
     )
     with torch.no_grad(), autocast():
         model.predict(one, n_actions=1)

@@ -85,6 +85,11 @@ class TrainLoopConfig:
     """optimiser steps between logged scalars"""
     save_every: int = 200
     """optimiser steps between checkpoints (latest/)"""
+    val_every: int = 500
+    """optimiser steps between validation losses (with data.val_fraction > 0)"""
+    val_samples: int = 512
+    """held-out frames scored per validation (spread evenly over the held-out episodes)"""
+    """optimiser steps between checkpoints (latest/)"""
     device: str = "auto"
     """auto (cuda if available), cpu or cuda"""
     compile: bool = False
@@ -241,6 +246,13 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         raise ConfigError(
             f"{where}: eval.exec_mode = {cfg.eval.exec_mode!r}; choose first, chunk:K or ensemble"
         )
+    if cfg.model.state_key and cfg.model.structure == "one_step_discrete":
+        raise ConfigError(
+            f"{where}: model.state_key = {cfg.model.state_key!r}: proprioception feeds the head of the "
+            "continuous structures only (one_step_continuous, interleaved_continuous, policy_head_continuous)"
+        )
+    if not 0.0 <= cfg.data.val_fraction < 1.0:
+        raise ConfigError(f"{where}: data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
     for key in (
         "train.batch_size",
         "train.grad_accum",
@@ -248,6 +260,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         "model.history_length",
         "model.action_chunk_size",
         "model.image_size",
+        "train.val_every",
+        "train.val_samples",
     ):
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) < 1:

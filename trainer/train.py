@@ -5,7 +5,8 @@ CPU, NCCL on CUDA) and a distributed sampler. Outputs in ``train.out``:
 
     latest/, best/        checkpoints (see trainer.checkpoint); best/ by rollout average length
     config.json           the resolved config
-    train_log.jsonl       one line of scalars per logged step (also in tb/ for TensorBoard)
+    train_log.jsonl       one line of scalars per logged step (also in tb/ for TensorBoard); with
+                          data.val_fraction > 0 also val_loss lines (see trainer.validation)
 
 ``--resume OUT/latest`` continues from a checkpoint's weights, optimiser and scheduler state.
 """
@@ -19,11 +20,13 @@ import os
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
 from trainer.config import ConfigError, TrainConfig, load_config
 
@@ -60,6 +63,25 @@ def check_stats(stats: dict[str, Any], store: Any, root: Path) -> None:
             f"{root / 'stats.json'}: statistics cover {stats.get('n_frames')} frames but the dataset holds "
             f"{store.n_frames}; recompute them (python -m trainer.data.stats {root})"
         )
+
+
+def check_state_stats(
+    stats: dict[str, Any], store: Any, key: str, root: Path, dims: list[int] | None = None
+) -> int:
+    """The proprioception field's width (it sets model.state_dim); its statistics must exist and match."""
+    if key not in store.fields:
+        raise ConfigError(f"model.state_key = {key!r}: {root} has no such field (has {sorted(store.fields)})")
+    width = int(store.fields[key].shape[-1])
+    if key not in stats or len(stats[key].get("mean", [])) != width:
+        raise ConfigError(
+            f"{root / 'stats.json'}: no mean/std of width {width} for '{key}'; "
+            f"recompute them (python -m trainer.data.stats {root})"
+        )
+    if dims is not None and (not dims or any(not 0 <= int(i) < width for i in dims)):
+        raise ConfigError(
+            f"model.state_dims = {dims}: indices must lie in 0..{width - 1} ('{key}' in {root})"
+        )
+    return width
 
 
 class Logger:
@@ -132,6 +154,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     from trainer.data.store import EpisodeStore
     from trainer.models.vla import VLAModel
     from trainer.tokenizer import instruction_corpus, train_tokenizer
+    from trainer.validation import frame_indices, split_episodes, validation_loader, validation_loss
 
     world, rank, local = _distributed()
     main_proc = rank == 0
@@ -151,6 +174,10 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     store = EpisodeStore(root)
     stats = read_stats(root)
     check_stats(stats, store, root)
+    if cfg.model.state_key:
+        cfg.model.state_dim = check_state_stats(stats, store, cfg.model.state_key, root, cfg.model.state_dims)
+        if main_proc:
+            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     if resume:
         _, _, tokenizer, _ = load_checkpoint(resume)
     else:
@@ -164,24 +191,36 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             history_length=cfg.model.history_length,
             action_chunk_size=cfg.model.action_chunk_size,
             image_keys=tuple(cfg.model.cameras),
-            state_key="robot_obs",
+            state_key=cfg.model.state_key,
             action_key=cfg.data.action_key,
             augment=augment,
             seed=cfg.train.seed,
             image_size=cfg.model.image_size,
         ),
     )
+    train_eps, val_eps = split_episodes(len(store), cfg.data.val_fraction, cfg.train.seed)
+    train_set = Subset(dataset, frame_indices(store.episodes, train_eps)) if val_eps else dataset
+    val_loader = None
+    if val_eps and main_proc:
+        val_set = DemoDataset(store, replace(dataset.cfg, augment=AugmentConfig.off()), dataset.quantiles)
+        val_loader = validation_loader(
+            val_set, frame_indices(store.episodes, val_eps), cfg.train.val_samples, cfg.train.batch_size
+        )
     sampler = (
-        DistributedSampler(dataset, num_replicas=world, rank=rank, seed=cfg.train.seed) if world > 1 else None
+        DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.train.seed)
+        if world > 1
+        else None
     )
     loader = make_dataloader(
-        dataset,
+        train_set,
         LoaderConfig(batch_size=cfg.train.batch_size, num_workers=cfg.data.num_workers),
         seed=cfg.train.seed,
         sampler=sampler,
     )
 
     model = VLAModel(cfg.model, tokenizer).to(device)
+    if cfg.model.state_key and not resume:
+        model.set_state_stats(stats[cfg.model.state_key]["mean"], stats[cfg.model.state_key]["std"])
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=cfg.optim.lr,
@@ -288,6 +327,10 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             )
             last_log, samples_since = now, 0
         timed_out = cfg.train.max_minutes > 0 and (time.time() - start_time) / 60 >= cfg.train.max_minutes
+        if val_loader is not None and (
+            step % cfg.train.val_every == 0 or step == cfg.train.max_steps or timed_out
+        ):
+            logger.log(step, validation_loss(model, val_loader, cfg.train.history_weighting, autocast))
         if (
             main_proc
             and cfg.eval.every

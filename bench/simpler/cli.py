@@ -40,6 +40,9 @@ class Args:
     policy: str | None = _arg(
         None, "policy spec: random, expert, vla:DIR, remote:ws://..., or package.module:Class"
     )
+    label: str | None = _arg(
+        None, "name of the policy in summary.json and leaderboards (default: the --policy string)"
+    )
     out: str | None = _arg(None, "output folder (created; must not hold an episodes.jsonl yet)")
     resume: str | None = _arg(
         None, "continue the interrupted run in this folder (its config.json gives the rest)"
@@ -215,7 +218,7 @@ def main(argv: Sequence[str]) -> int:
         policy.close()
     summary = {
         "suite": SUITE,
-        "policy": args.policy,
+        "policy": args.label or args.policy,
         "mode": args.mode,
         "episodes_per_variant": args.episodes_per_variant,
         **summarize(earlier + records),

@@ -75,6 +75,7 @@ class VLAPolicy(Policy):
         self.quantiles = ActionQuantiles(np.asarray(stats[key]["q01"]), np.asarray(stats[key]["q99"]))
         self.action_mode = "relative" if key == "rel_actions" else "absolute"
         self.size = model.backbone.image_size
+        self.state_key = cfg.model.state_key
         self._slots: dict[int, dict[str, Any]] = {}
 
     @classmethod
@@ -112,6 +113,7 @@ class VLAPolicy(Policy):
         self._slots[slot] = {
             "instruction": instruction,
             "frames": deque(maxlen=self.history),
+            "states": deque(maxlen=self.history),
             "queue": deque(),
             "chunks": deque(maxlen=self.chunk),
             "t": 0,
@@ -133,6 +135,12 @@ class VLAPolicy(Policy):
             if slot not in self._slots:
                 raise RuntimeError(f"VLA policy: reset() was not called for slot {slot}")
             self._slots[slot]["frames"].append(self._frame(obs))
+            if self.state_key:
+                if self.state_key not in obs:
+                    raise ValueError(
+                        f"VLA policy: observation lacks {self.state_key!r}, which the model reads (has {sorted(obs)})"
+                    )
+                self._slots[slot]["states"].append(np.asarray(obs[self.state_key], dtype=np.float32))
         need = [s for s in slots if self.mode == "ensemble" or not self._slots[s]["queue"]]
         if need:
             predicted = self._predict(need)  # (len(need), n, 7) normalised
@@ -175,8 +183,16 @@ class VLAPolicy(Policy):
             for j, frame in enumerate(frames):
                 for c, img in frame.items():
                     images[c][i, pad + j] = img
+        observations: dict[str, Any] = {"images": {c: v.to(self.device) for c, v in images.items()}}
+        if self.state_key:
+            states = torch.zeros(len(slots), h, self.cfg.model.state_dim)
+            for i, s in enumerate(slots):
+                held = list(self._slots[s]["states"])
+                for j, st in enumerate(held):
+                    states[i, h - len(held) + j] = torch.from_numpy(st)
+            observations["states"] = states.to(self.device)
         batch = {
-            "observations": {"images": {c: v.to(self.device) for c, v in images.items()}},
+            "observations": observations,
             "history_mask": mask.to(self.device),
             "language_instruction": [self._slots[s]["instruction"] for s in slots],
         }

@@ -11,7 +11,11 @@
 
 Batches follow :mod:`trainer.data.dataset`: ``observations.images`` (per camera (B, H, 3, h, w)),
 ``history_mask`` (B, H), ``actions`` (B, H, C, 7) normalised, ``action_mask`` (B, H, C),
-``language_instruction`` (B strings).
+``language_instruction`` (B strings), and with ``state_key`` set ``observations.states`` (B, H, S).
+
+Proprioception (``state_key``: off in ModelConfig as in RoboVLMs, on in the shipped configs) is standardised with the training
+data's mean/std (buffers saved with the weights), embedded by a small MLP and added to each step's
+VLM feature before the head: cheap, and it tells the head the gripper's opening and the arm's pose.
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ class ModelConfig:
     """width of the action head"""
     head_layers: int = 2
     """layers of the action head"""
+    state_key: str | None = None
+    """proprioception field fed to the action head (e.g. robot_obs); None = images and language only"""
+    state_dim: int = 15
+    """width of that field (CALVIN's robot_obs: 15); training sets it from the data"""
+    state_dims: list[int] | None = None
+    """indices of that field fed to the head (None = all); e.g. leave out a previous-action entry"""
     gradient_checkpointing: bool = False
     """recompute backbone activations in the backward pass (less memory, more time)"""
     backbone_overrides: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +140,54 @@ class VLAModel(nn.Module):
                 layers=cfg.head_layers,
                 max_steps=max(64, cfg.history_length),
             )
+        self.state_embed: nn.Module | None = None
+        if cfg.state_key:
+            if cfg.structure == "one_step_discrete":
+                raise ValueError(
+                    "model.state_key: proprioception feeds the head of the continuous structures only"
+                )
+            if cfg.state_dim < 1:
+                raise ValueError(f"model.state_dim must be >= 1 with state_key {cfg.state_key!r}")
+            dims = list(range(cfg.state_dim)) if cfg.state_dims is None else list(cfg.state_dims)
+            if not dims or any(not 0 <= i < cfg.state_dim for i in dims):
+                raise ValueError(
+                    f"model.state_dims = {cfg.state_dims} must be a non-empty list of indices in "
+                    f"0..{cfg.state_dim - 1} ({cfg.state_key} has {cfg.state_dim} dims)"
+                )
+            self._state_dims = dims
+            d = self.backbone.hidden_size
+            self.state_embed = nn.Sequential(nn.Linear(len(dims), d), nn.GELU(), nn.Linear(d, d))
+            self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
+            self.register_buffer("state_std", torch.ones(cfg.state_dim))
+
+    def set_state_stats(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Standardisation of the proprioception (the training data's per-dim mean and std)."""
+        mean_t = torch.as_tensor(mean, dtype=torch.float32)
+        std_t = torch.as_tensor(std, dtype=torch.float32)
+        if mean_t.shape != self.state_mean.shape or std_t.shape != self.state_std.shape:
+            raise ValueError(
+                f"state statistics have {tuple(mean_t.shape)}/{tuple(std_t.shape)} dims, "
+                f"the model expects {self.cfg.state_dim} ({self.cfg.state_key})"
+            )
+        self.state_mean.copy_(mean_t)
+        self.state_std.copy_(std_t.clamp_min(1e-3))
+
+    def _add_state(self, feats: torch.Tensor, hmask: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """feats (B, H', D) + embedded states of the same (last H') steps, zero where padded."""
+        if self.state_embed is None:
+            return feats
+        states = batch["observations"].get("states")
+        if states is None:
+            raise ValueError(f"batch lacks observations.states; the model reads {self.cfg.state_key!r}")
+        states = states.to(feats.device).float()[:, -feats.shape[1] :]
+        if states.shape[-1] != self.cfg.state_dim:
+            raise ValueError(
+                f"observations.states has {states.shape[-1]} dims, the model expects {self.cfg.state_dim} "
+                f"({self.cfg.state_key})"
+            )
+        z = ((states - self.state_mean) / self.state_std)[..., self._state_dims]
+        emb = self.state_embed(z.to(feats.dtype)) * hmask.unsqueeze(-1).to(feats.dtype)
+        return feats + emb
 
     # --- token layout ---------------------------------------------------------------------------
     def _prompt_ids(self, instructions: Sequence[str]) -> list[list[int]]:
@@ -231,7 +289,7 @@ class VLAModel(nn.Module):
         if self.cfg.structure == "one_step_discrete":
             return self._discrete_loss(batch, actions[:, -1], amask[:, -1])
         feats, hmask = self.features(batch)
-        pred = self.head(feats, hmask)
+        pred = self.head(self._add_state(feats, hmask, batch), hmask)
         h = feats.shape[1]
         actions, amask = actions[:, -h:], amask[:, -h:] & hmask.unsqueeze(-1)
         return continuous_loss(pred, actions, amask, history_weights(h, history_weighting, dev))
@@ -273,7 +331,7 @@ class VLAModel(nn.Module):
         if self.cfg.structure == "one_step_discrete":
             return self._decode(batch, n)
         feats, hmask = self.features(batch)
-        pred = self.head(feats, hmask)
+        pred = self.head(self._add_state(feats, hmask, batch), hmask)
         arm = pred["arm"][:, -1, :n]
         grip = torch.where(pred["gripper_logits"][:, -1, :n] > 0, 1.0, -1.0).unsqueeze(-1)
         return torch.cat([arm, grip.to(arm.dtype)], dim=-1)
