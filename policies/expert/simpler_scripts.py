@@ -210,7 +210,7 @@ class SimplerScript:
                 return min(sides, key=lambda p: float(np.linalg.norm(p - start)) + max(0.0, -0.09 - p[0]) * 5)
 
             return [
-                *self._pick(source, lift=0.08),
+                *self._pick(source, lift=0.16),
                 *self._place_at(near, lambda s: bottom_offset(OBJECTS[source]) + 0.012),
             ]
         if t.kind == "apple_drawer":
