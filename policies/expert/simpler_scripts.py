@@ -209,6 +209,8 @@ class SimplerScript:
                 # Low spots close to the robot's base are awkward for the arm: avoid them.
                 return min(sides, key=lambda p: float(np.linalg.norm(p - start)) + max(0.0, -0.09 - p[0]) * 5)
 
+            # Carry it high: a held object hanging below the tops of the cans (12 cm) sweeps into
+            # them on the way, which moves an object that must stay put.
             return [
                 *self._pick(source, lift=0.16),
                 *self._place_at(near, lambda s: bottom_offset(OBJECTS[source]) + 0.012),
