@@ -56,6 +56,7 @@ def bench_config(
     path: str, overrides: list[str], batch: int, device: torch.device, precision: str, repeats: int = 5
 ) -> dict[str, float]:
     cfg = load_config(path, overrides)
+    state_dim = cfg.model.state_dim if cfg.model.state_key else 0
     model = VLAModel(cfg.model, train_tokenizer()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -67,7 +68,7 @@ def bench_config(
         cfg.model.image_size,
         cfg.model.cameras,
         device,
-        cfg.model.state_dim if cfg.model.state_key else 0,
+        state_dim,
     )
 
     def train_step() -> None:
@@ -103,7 +104,7 @@ def bench_config(
         cfg.model.image_size,
         cfg.model.cameras,
         device,
-        cfg.model.state_dim if cfg.model.state_key else 0,
+        state_dim,
     )
     with torch.no_grad(), autocast():
         model.predict(one, n_actions=1)

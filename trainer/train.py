@@ -165,19 +165,16 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         device = torch.device("cpu")
     torch.manual_seed(cfg.train.seed + rank)
     np.random.seed(cfg.train.seed + rank)
-    out = Path(cfg.train.out)
-    if main_proc:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
     root = Path(cfg.data.path)
     store = EpisodeStore(root)
     stats = read_stats(root)
     check_stats(stats, store, root)
     if cfg.model.state_key:
         cfg.model.state_dim = check_state_stats(stats, store, cfg.model.state_key, root, cfg.model.state_dims)
-        if main_proc:
-            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    out = Path(cfg.train.out)
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     if resume:
         _, _, tokenizer, _ = load_checkpoint(resume)
     else:

@@ -76,6 +76,7 @@ class VLAPolicy(Policy):
         self.action_mode = "relative" if key == "rel_actions" else "absolute"
         self.size = model.backbone.image_size
         self.state_key = cfg.model.state_key
+        self.checkpoint: str | None = None  # set by from_checkpoint, reported by provenance()
         self._slots: dict[int, dict[str, Any]] = {}
 
     @classmethod
@@ -86,8 +87,6 @@ class VLAPolicy(Policy):
         policy = cls(model, cfg, tokenizer, stats, exec_mode or cfg.eval.exec_mode, device)
         policy.checkpoint = str(folder)
         return policy
-
-    checkpoint: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         """The checkpoint folder and the SHA-256 of its weights file (``model.safetensors``)."""
@@ -176,6 +175,7 @@ class VLAPolicy(Policy):
         h = self.history
         images = {c: torch.zeros(len(slots), h, 3, self.size, self.size) for c in self.cfg.model.cameras}
         mask = torch.zeros(len(slots), h, dtype=torch.bool)
+        states = torch.zeros(len(slots), h, self.cfg.model.state_dim) if self.state_key else None
         for i, s in enumerate(slots):
             frames = list(self._slots[s]["frames"])
             pad = h - len(frames)
@@ -183,13 +183,11 @@ class VLAPolicy(Policy):
             for j, frame in enumerate(frames):
                 for c, img in frame.items():
                     images[c][i, pad + j] = img
+            if states is not None:  # appended with the frames, so padded the same way
+                for j, state in enumerate(self._slots[s]["states"]):
+                    states[i, pad + j] = torch.from_numpy(state)
         observations: dict[str, Any] = {"images": {c: v.to(self.device) for c, v in images.items()}}
-        if self.state_key:
-            states = torch.zeros(len(slots), h, self.cfg.model.state_dim)
-            for i, s in enumerate(slots):
-                held = list(self._slots[s]["states"])
-                for j, st in enumerate(held):
-                    states[i, h - len(held) + j] = torch.from_numpy(st)
+        if states is not None:
             observations["states"] = states.to(self.device)
         batch = {
             "observations": observations,
