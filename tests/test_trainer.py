@@ -168,9 +168,9 @@ def test_resume_continues_the_step_count(tiny_data, tmp_path):
 
 def test_pretrained_backbone_folder_loads(tmp_path):
     tok = train_tokenizer()
-    model = VLAModel(ModelConfig(image_size=32), tok)
+    model = VLAModel(ModelConfig(backbone="kosmos", image_size=32), tok)
     model.backbone.model.save_pretrained(tmp_path / "kosmos")
-    again = VLAModel(ModelConfig(pretrained=str(tmp_path / "kosmos")), tok)
+    again = VLAModel(ModelConfig(backbone="kosmos", pretrained=str(tmp_path / "kosmos")), tok)
     batch = fixed_batch()
     model.eval()
     again.eval()

@@ -54,6 +54,7 @@ def test_state_lets_the_head_fit_what_images_cannot_tell_apart():
     def final_mse(state_key: str | None) -> float:
         torch.manual_seed(0)
         cfg = ModelConfig(
+            backbone="kosmos",
             structure="policy_head_continuous",
             head="fc",
             image_size=32,
@@ -77,7 +78,9 @@ def test_state_lets_the_head_fit_what_images_cannot_tell_apart():
 
 
 def test_state_statistics_are_checked():
-    model = VLAModel(ModelConfig(image_size=32, state_key="robot_obs", state_dim=3), train_tokenizer())
+    model = VLAModel(
+        ModelConfig(backbone="kosmos", image_size=32, state_key="robot_obs", state_dim=3), train_tokenizer()
+    )
     model.set_state_stats([1.0, 2.0, 3.0], [0.5, 0.0, 2.0])
     assert model.state_mean.tolist() == [1.0, 2.0, 3.0]
     torch.testing.assert_close(model.state_std, torch.tensor([0.5, 1e-3, 2.0]))  # a constant dim stays finite
@@ -95,7 +98,13 @@ def test_state_statistics_are_checked():
 def test_state_dims_pick_what_the_head_reads():
     torch.manual_seed(0)
     cfg = ModelConfig(
-        image_size=32, head="fc", history_length=2, state_key="robot_obs", state_dim=3, state_dims=[1]
+        backbone="kosmos",
+        image_size=32,
+        head="fc",
+        history_length=2,
+        state_key="robot_obs",
+        state_dim=3,
+        state_dims=[1],
     )
     model = VLAModel(cfg, train_tokenizer()).eval()
     batch = fixed_batch()
@@ -109,7 +118,8 @@ def test_state_dims_pick_what_the_head_reads():
         ValueError, match=r"model.state_dims = \[3\] must be a non-empty list of indices in 0..2"
     ):
         VLAModel(
-            ModelConfig(image_size=32, state_key="robot_obs", state_dim=3, state_dims=[3]), train_tokenizer()
+            ModelConfig(backbone="kosmos", image_size=32, state_key="robot_obs", state_dim=3, state_dims=[3]),
+            train_tokenizer(),
         )
 
 

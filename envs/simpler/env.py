@@ -148,6 +148,7 @@ class SimplerEnv(gym.Env):
                 raise VulkanUnavailable(str(exc)) from None
             raise
         self._ms_variant = variant
+        self._dirty = False  # gym.make reset the new scene once; nothing has been simulated yet
         arm = self._ms.unwrapped.agent.controller.controllers["arm"].config
         self._rot_unit = float(np.ravel(arm.rot_lower)[0])
 
@@ -177,7 +178,10 @@ class SimplerEnv(gym.Env):
         self.episode = episode
         self._closedness = 0.0
         self._steps = 0
-        ms_obs, ms_info = self._ms.reset(seed=seed, options={"episode": episode})
+        # Rebuild the physics scene unless nothing has run since it was built: PhysX keeps contact
+        # caches across a plain reset, so an episode would depend on the ones the env ran before.
+        rebuild, self._dirty = self._dirty, False
+        ms_obs, ms_info = self._ms.reset(seed=seed, options={"episode": episode, "reconfigure": rebuild})
         return self._obs(ms_obs), self._info(ms_info)
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
@@ -185,6 +189,7 @@ class SimplerEnv(gym.Env):
             np.asarray(action), self._closedness, self.family.gripper, self._rot_unit
         )
         ms_obs, _, _, _, ms_info = self._ms.step(cmd)
+        self._dirty = True
         self._steps += 1
         info = self._info(ms_info)
         truncated = self._steps >= self.task.max_steps

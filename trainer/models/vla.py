@@ -41,8 +41,8 @@ GRIPPER_WEIGHT = 0.1
 class ModelConfig:
     """The architecture of a VLA policy."""
 
-    backbone: str = "kosmos"
-    """VLM backbone: kosmos, llava, flamingo, paligemma, qwen-vl"""
+    backbone: str = "paligemma"
+    """VLM backbone: kosmos, llava, flamingo, paligemma, qwen-vl (the default: see trainer/configs/base.json)"""
     structure: str = "policy_head_continuous"
     """one_step_continuous, one_step_discrete, interleaved_continuous, policy_head_continuous"""
     head: str = "lstm"
