@@ -89,7 +89,6 @@ class TrainLoopConfig:
     """optimiser steps between validation losses (with data.val_fraction > 0)"""
     val_samples: int = 512
     """held-out frames scored per validation (spread evenly over the held-out episodes)"""
-    """optimiser steps between checkpoints (latest/)"""
     device: str = "auto"
     """auto (cuda if available), cpu or cuda"""
     compile: bool = False

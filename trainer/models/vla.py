@@ -13,9 +13,10 @@ Batches follow :mod:`trainer.data.dataset`: ``observations.images`` (per camera 
 ``history_mask`` (B, H), ``actions`` (B, H, C, 7) normalised, ``action_mask`` (B, H, C),
 ``language_instruction`` (B strings), and with ``state_key`` set ``observations.states`` (B, H, S).
 
-Proprioception (``state_key``: off in ModelConfig as in RoboVLMs, on in the shipped configs) is standardised with the training
-data's mean/std (buffers saved with the weights), embedded by a small MLP and added to each step's
-VLM feature before the head: cheap, and it tells the head the gripper's opening and the arm's pose.
+Proprioception (``state_key``: off by default and in the shipped configs, as in RoboVLMs) is
+standardised with the training data's mean/std (buffers saved with the weights), embedded by a
+small MLP and added to each step's VLM feature before the head. README explains why it stays off:
+the head learns to read the arm's motion from it instead of looking at the scene.
 """
 
 from __future__ import annotations
