@@ -4,8 +4,11 @@ RUN_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: install system-deps demo test test-slow lint perf
 
+# openpi-client (the client of the openpi interop tests) pins numpy<2, which would break pandas 3; it runs
+# on numpy 2, so it goes in without its pins (its one other dependency, dm-tree, is in the dev extra).
 install: system-deps
-	$(PYTHON) -m pip install "torch==2.13.0" -e ".[dev]"
+	$(PYTHON) -m pip install "torch==2.13.0" -e ".[dev,calvin-env]"
+	$(PYTHON) -m pip install --no-deps "openpi-client==0.1.2"
 
 # A Vulkan device for SAPIEN (the SimplerEnv-style suite): Mesa 25 lavapipe on Debian 12. Needs root.
 system-deps:

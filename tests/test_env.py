@@ -47,6 +47,7 @@ def test_physical_reset_matches_symbolic_state():
     info = env.scene_info()
     assert info["blocks"]["red"]["contacts"] == {"slider_shelf"}
     assert info["blocks"]["blue"]["contacts"] == {"table"}
+    assert info["robot"]["contacts"] == frozenset()  # the arm starts in the air
     # robot_obs: gripper open, last gripper action +1
     assert obs["robot_obs"][6] > 0.07 and obs["robot_obs"][14] == 1.0
     env.close()

@@ -29,6 +29,7 @@ def base_info() -> dict:
     return {
         "joints": {"slider": 0.0, "drawer": 0.0, "button": 0.0, "switch": 0.0},
         "lights": {"lightbulb": 0, "led": 0},
+        "robot": {"contacts": frozenset()},
         "blocks": {
             "red": block(0.05),
             "blue": block(0.23),
@@ -37,10 +38,13 @@ def base_info() -> dict:
     }
 
 
-def changed(info: dict, **blocks) -> dict:
+def changed(info: dict, robot=None, **blocks) -> dict:
+    """``info`` with some blocks replaced; the robot touches the blocks that touch it, plus ``robot``."""
     out = copy.deepcopy(info)
     for color, kw in blocks.items():
         out["blocks"][color] = block(**kw)
+    held = {f"{c}_block" for c, b in out["blocks"].items() if "robot" in b["contacts"]}
+    out["robot"] = {"contacts": frozenset(held | set(robot or ()))}
     return out
 
 
@@ -61,6 +65,15 @@ def test_rotate(direction, yaw, ok):
     start = base_info()
     end = changed(start, red={"x": 0.05, "yaw": yaw, "contacts": ("table", "robot")})
     assert is_success(f"rotate_red_block_{direction}", start, end) is ok
+
+
+@pytest.mark.parametrize("direction,yaw", [("left", 180.0), ("right", -180.0)])
+def test_rotate_by_exactly_half_a_turn_is_not_a_rotation(direction, yaw):
+    start = base_info()
+    start["blocks"]["red"]["orn"] = np.array([0.0, 0.0, 0.0, 1.0])
+    end = copy.deepcopy(start)
+    end["blocks"]["red"]["orn"] = Rotation.from_euler("z", yaw, degrees=True).as_quat()
+    assert not is_success(f"rotate_red_block_{direction}", start, end)  # CALVIN: strictly below 180
 
 
 def test_rotate_needs_flat_small_move_and_support():
@@ -87,6 +100,14 @@ def test_push(dx, task, ok):
     start = base_info()
     end = changed(start, blue={"x": 0.23 + dx, "contacts": ("table", "robot")})
     assert is_success(task, start, end) is ok
+
+
+def test_push_ignores_the_robot_at_either_end():
+    pushed_at_start = changed(base_info(), blue={"x": 0.23, "contacts": ("table", "robot")})
+    end = changed(pushed_at_start, blue={"x": 0.36, "contacts": ("table",)})
+    assert is_success("push_blue_block_right", pushed_at_start, end)  # robot removed before the subset check
+    onto_drawer = changed(pushed_at_start, blue={"x": 0.36, "contacts": ("drawer",)})
+    assert not is_success("push_blue_block_right", pushed_at_start, onto_drawer)  # left the desk top
 
 
 def test_push_lifted_block_is_not_a_push():
@@ -151,6 +172,13 @@ def test_place_needs_exactly_one_held_block():
     assert is_success("place_in_drawer", start, drawer_end)
 
 
+@pytest.mark.parametrize("other", ["table", "drawer", "floor", "blue_block"])
+def test_place_needs_the_robot_to_touch_one_body_only(other):
+    start = changed(base_info(), robot=[other], red={"z": 0.6, "contacts": ("robot",)})
+    end = changed(start, robot=[], red={"x": -0.24, "y": 0.09, "z": 0.464, "contacts": ("slider_shelf",)})
+    assert not is_success("place_in_slider", start, end)
+
+
 def test_stack_and_unstack():
     start = changed(base_info(), red={"z": 0.6, "contacts": ("robot",)})
     stacked = changed(
@@ -182,8 +210,14 @@ def test_push_into_drawer():
     start = base_info()
     end = changed(start, red={"y": -0.3, "z": 0.355, "contacts": ("drawer",)})
     assert is_success("push_into_drawer", start, end)
+    # CALVIN's robot check never rejects: touching the block at the end still counts ...
     carried = changed(start, red={"y": -0.3, "z": 0.355, "contacts": ("drawer", "robot")})
-    assert not is_success("push_into_drawer", start, carried)
+    assert is_success("push_into_drawer", start, carried)
+    # ... but at the start the block must touch the desk top alone (one contact)
+    touched = changed(start, red={"contacts": ("table", "robot")})
+    assert not is_success("push_into_drawer", touched, end)
+    on_two_parts = changed(start, red={"contacts": ("table", "slider")})
+    assert not is_success("push_into_drawer", on_two_parts, end)
 
 
 def test_unknown_task_names_the_valid_ones():

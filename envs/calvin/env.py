@@ -33,7 +33,6 @@ POS_SCALE = 0.02
 ORN_SCALE = 0.05
 CAMERAS = ("static", "gripper")
 ACTION_MODES = ("relative", "absolute")
-CONTACT_DISTANCE = 0.002
 PARTS = ("slider", "drawer", "button", "switch")  # articulated parts, in scene_obs order
 SETTLE_STEPS = 24  # physics steps after a reset so that blocks come to rest
 
@@ -57,6 +56,7 @@ class CalvinEnv(gym.Env):
     """The play table with a Panda arm; one episode = one start state (see module doc)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
+    backend = "ours"  # its name in envs.calvin.backends.make_calvin_env
 
     def __init__(
         self,
@@ -235,11 +235,12 @@ class CalvinEnv(gym.Env):
         return obs
 
     def _contacts(self, body: int) -> frozenset[str]:
+        """What ``body`` touches: every contact point PyBullet reports counts, as in CALVIN."""
         names = set()
         for c in p.getContactPoints(bodyA=body, physicsClientId=self.cid):
-            if c[8] > CONTACT_DISTANCE:
-                continue
             other, link = c[2], c[4]
+            if other == body:
+                continue  # the arm's self-collision; CALVIN's arm has none
             if other == self.robot.uid:
                 names.add("robot")
             elif other in self._block_of:
@@ -266,6 +267,7 @@ class CalvinEnv(gym.Env):
         return {
             "joints": dict(self._joints),
             "lights": {"lightbulb": self.lightbulb, "led": self.led},
+            "robot": {"contacts": self._contacts(self.robot.uid)},
             "blocks": blocks,
         }
 

@@ -1,13 +1,21 @@
 """The task oracle: which of the 34 tasks a change of scene state completes.
 
-Every rule compares the scene info at the start of a subtask with the current info, as CALVIN's
-oracle does (see shared/reference/calvin.md, "The 34 tasks and how the oracle judges them").
+Every rule compares the scene info at the start of a subtask with the current info and gives
+CALVIN's verdict (``calvin_env/envs/tasks.py`` with ``conf/tasks/new_playtable_tasks.yaml``, see
+shared/reference/calvin.md, "The 34 tasks and how the oracle judges them"), including CALVIN's
+quirks: push_into_drawer lets the robot touch the block (only its one-contact rule at the start
+holds it back), place_in_* needs the robot to touch exactly one body at the start. The
+differential test against CALVIN's own ``Tasks`` (``tests/test_oracle_differential.py``, via
+:mod:`envs.calvin.official.oracle`) keeps the two in agreement.
 
 Scene info (built by :meth:`envs.calvin.env.CalvinEnv.scene_info`) is a plain dict:
-``joints`` (slider, drawer, button, switch positions), ``lights`` (lightbulb, led: 0/1) and
+``joints`` (slider, drawer, button, switch positions), ``lights`` (lightbulb, led: 0/1),
+``robot``: ``contacts``, the frozenset of what the robot touches (blocks, parts, floor), and
 ``blocks``: per colour ``pos`` (3,), ``orn`` (xyzw quaternion), ``lin_vel``, ``ang_vel`` and
-``contacts``, a frozenset of what the block touches: ``robot``, ``table`` (the desk top),
-``slider_shelf``, ``drawer``, ``slider``, ``button``, ``switch`` or another block (``red_block``...).
+``contacts``, a frozenset of what the block touches: ``robot``, ``floor``, another block
+(``red_block``...) or a part of CALVIN's table body (:data:`TABLE_PARTS`: ``table`` is the desk
+top and cabinet, CALVIN's ``base_link``). Each name stands for one (body, link) pair of CALVIN's
+scene, the robot for any of its links; every contact point counts, however far apart.
 """
 
 from __future__ import annotations
@@ -22,11 +30,23 @@ Info = Mapping[str, Any]
 COLORS = ("red", "blue", "pink")
 BLOCK_NAMES = frozenset(f"{c}_block" for c in COLORS)
 ROBOT = "robot"
+FLOOR = "floor"
+#: The links of CALVIN's one table body, by the names contacts use (CALVIN's link in brackets):
+#: desk top and cabinet (base_link), slider shelf (plank_link), drawer (drawer_link), sliding door
+#: (slide_link), button (button_link), switch (switch_link), LED (led_link), bulb (light_link).
+TABLE_PARTS = frozenset({"table", "slider_shelf", "drawer", "slider", "button", "switch", "led", "lightbulb"})
+#: Every name a contact set may hold.
+CONTACT_NAMES = frozenset({ROBOT, FLOOR}) | TABLE_PARTS | BLOCK_NAMES
 SURFACE_OF = {"table": "table", "slider": "slider_shelf", "drawer": "drawer"}
 
 
 def _block(info: Info, color: str) -> Mapping[str, Any]:
     return info["blocks"][color]
+
+
+def body_of(name: str) -> str:
+    """The body a contact name belongs to: every table part is one body, as in CALVIN's scene."""
+    return "table" if name in TABLE_PARTS else name
 
 
 def _rotate(color: str, direction: str) -> Callable[[Info, Info], bool]:
@@ -38,7 +58,7 @@ def _rotate(color: str, direction: str) -> Callable[[Info, Info], bool]:
         x, y, z = rel.as_euler("xyz", degrees=True)
         moved = float(np.linalg.norm(np.subtract(e["pos"], s["pos"])))
         touches_other = bool(e["contacts"] - {ROBOT})
-        return sign * z > 60 and abs(x) < 30 and abs(y) < 30 and moved <= 0.1 and touches_other
+        return 60 < sign * z < 180 and abs(x) < 30 and abs(y) < 30 and moved <= 0.1 and touches_other
 
     return rule
 
@@ -49,8 +69,8 @@ def _push(color: str, direction: str) -> Callable[[Info, Info], bool]:
     def rule(start: Info, end: Info) -> bool:
         s, e = _block(start, color), _block(end, color)
         dx = sign * (e["pos"][0] - s["pos"][0])
-        on_surface = bool(s["contacts"] - {ROBOT}) and bool(e["contacts"] - {ROBOT})
-        return dx > 0.1 and on_surface and s["contacts"] <= e["contacts"]
+        before, after = s["contacts"] - {ROBOT}, e["contacts"] - {ROBOT}  # CALVIN drops the robot first
+        return dx > 0.1 and bool(before) and bool(after) and before <= after
 
     return rule
 
@@ -77,11 +97,14 @@ def _lift(color: str, source: str) -> Callable[[Info, Info], bool]:
 
 def _place(surface: str) -> Callable[[Info, Info], bool]:
     def rule(start: Info, end: Info) -> bool:
-        held = [c for c in COLORS if _block(start, c)["contacts"] == {ROBOT}]
-        if len(held) != 1:
+        touched = {body_of(n) for n in start["robot"]["contacts"]}
+        if len(touched) != 1:
             return False
-        e = _block(end, held[0])
-        return ROBOT not in e["contacts"] and surface in e["contacts"]
+        (held,) = touched
+        if held not in BLOCK_NAMES or held in end["robot"]["contacts"]:
+            return False
+        color = held.removesuffix("_block")
+        return _block(start, color)["contacts"] == {ROBOT} and surface in _block(end, color)["contacts"]
 
     return rule
 
@@ -118,13 +141,11 @@ def _light(name: str, before: int, after: int) -> Callable[[Info, Info], bool]:
 
 
 def _push_into_drawer(start: Info, end: Info) -> bool:
-    for c in COLORS:
-        s, e = _block(start, c), _block(end, c)
-        if ROBOT in s["contacts"] or ROBOT in e["contacts"]:
-            continue
-        if s["contacts"] == {"table"} and "drawer" in e["contacts"]:
-            return True
-    return False
+    # CALVIN's robot check never rejects (see the module doc): a block touching only the desk top
+    # at the start and the drawer at the end counts, whatever the robot touches.
+    return any(
+        _block(start, c)["contacts"] == {"table"} and "drawer" in _block(end, c)["contacts"] for c in COLORS
+    )
 
 
 def _build_rules() -> dict[str, Callable[[Info, Info], bool]]:
