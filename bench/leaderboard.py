@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import rundir
 from bench.results import RunFormatError, find_runs, runs_table
 from bench.simreal import (
     FAMILIES,
@@ -44,6 +45,9 @@ from bench.simreal import (
     load_simpler_run,
     simpler_rows,
 )
+from bench.suites.calvin import CalvinSuite
+from bench.suites.real import RealSuite
+from bench.suites.simpler import SimplerSuite
 
 DEFAULT_ROOTS = ("results/runs", "runs")
 PUBLISHED = "published"
@@ -63,6 +67,7 @@ CALVIN_COLUMNS = [
     "policy",
     "split",
     "scene",
+    "env",
     "n_chains",
     *[f"sr{i}{part}" for i in range(1, 6) for part in ("", "_low", "_high")],
     "avg_len",
@@ -159,7 +164,13 @@ def calvin_published_rows() -> pd.DataFrame:
     """Published CALVIN numbers as leaderboard rows (``source == "published"``, no intervals)."""
     rows = []
     for method, split, rates, avg_len in CALVIN_PUBLISHED:
-        row: dict[str, object] = {"policy": method, "split": split, "scene": "D", "source": PUBLISHED}
+        row: dict[str, object] = {
+            "policy": method,
+            "split": split,
+            "scene": "D",
+            "env": "calvin_env",
+            "source": PUBLISHED,
+        }
         for i, rate in enumerate(rates, 1):
             row[f"sr{i}"] = rate
         row["avg_len"] = avg_len
@@ -212,6 +223,7 @@ def calvin_markdown(table: pd.DataFrame) -> str:
             ],
             "split": table["split"].map(lambda v: "-" if _missing(v) else v),
             "scene": table["scene"],
+            "env": table["env"].map(lambda v: "ours" if _missing(v) else v),
             "chains": table["n_chains"].map(lambda v: "-" if _missing(v) else str(int(v))),
             **{
                 str(i): [
@@ -234,15 +246,16 @@ def calvin_markdown(table: pd.DataFrame) -> str:
         "completed per chain (0-5), with a 95 % interval of the mean over chains (zero width when "
         "every chain completed the same number). Sorted by average length. Rows marked *published* are numbers reported by their authors on CALVIN scene D "
         "with 1000 chains (training split ABC->D or ABCD->D); they report no intervals. A split of "
-        "`-` means the run does not record its training data."
+        "`-` means the run does not record its training data. env: the play table the run used, "
+        "`ours` (our PyBullet reproduction) or `calvin_env` (CALVIN's own env through `--env calvin_env`)."
     )
-    align = ["r", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"]
+    align = ["r", "l", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"]
     return intro + "\n\n" + markdown_table(shown, align)
 
 
 register_suite_table(
     SuiteTable(
-        suite="calvin",
+        suite=CalvinSuite.name,
         title="CALVIN-style long-horizon evaluation",
         build=build_calvin,
         markdown=calvin_markdown,
@@ -277,7 +290,7 @@ def real_markdown(table: pd.DataFrame) -> str:
 
 
 register_suite_table(
-    SuiteTable(suite="real", title="Real-world evaluation", build=build_real, markdown=real_markdown)
+    SuiteTable(suite=RealSuite.name, title="Real-world evaluation", build=build_real, markdown=real_markdown)
 )
 
 
@@ -411,7 +424,7 @@ def simpler_markdown(table: pd.DataFrame) -> str:
 
 register_suite_table(
     SuiteTable(
-        suite="simpler",
+        suite=SimplerSuite.name,
         title="SimplerEnv-style evaluation",
         build=build_simpler,
         markdown=simpler_markdown,
@@ -477,10 +490,10 @@ def write_leaderboards(tables: dict[str, pd.DataFrame], out: str | Path, roots: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "leaderboard.md"]
-    written[0].write_text(leaderboard_markdown(tables, roots), encoding="utf-8")
+    rundir.write_text_atomic(written[0], leaderboard_markdown(tables, roots))
     for suite, table in tables.items():
         path = out / f"leaderboard_{suite}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
+        rundir.write_text_atomic(path, table.to_csv(index=False, float_format="%.6g"))
         written.append(path)
     return written
 

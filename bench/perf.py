@@ -103,48 +103,31 @@ def bench_simpler(steps: int, image_size: int, tasks: dict[str, str] | None = No
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
-    sub = parser.add_subparsers(dest="what", required=True)
-    env_p = sub.add_parser("env", help="env step and render speed of the CALVIN-style suite")
-    env_p.add_argument("--scene", default="D")
-    env_p.add_argument("--steps", type=int, default=300)
-    env_p.add_argument("--static-size", type=int, default=200)
-    env_p.add_argument("--gripper-size", type=int, default=84)
-    wk = sub.add_parser("workers", help="bench.run throughput by number of worker processes")
-    wk.add_argument("--policy", default="expert")
-    wk.add_argument("--scene", default="D")
-    wk.add_argument("--chains", type=int, default=12)
-    wk.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    wk.add_argument(
-        "--cameras", action="store_true", help="render both cameras even if the policy needs none"
-    )
-    sp = sub.add_parser("simpler", help="env step speed of the SimplerEnv-style suite per task family")
-    sp.add_argument("--steps", type=int, default=20, help="steps per repeat (5 repeats)")
-    sp.add_argument("--image-size", type=int, default=224)
-    args = parser.parse_args(argv)
-    if args.what == "simpler":
-        print(f"SimplerEnv-style env (ManiSkill3, CPU), medians of 5 x {args.steps} steps, random actions")
-        for row in bench_simpler(args.steps, args.image_size):
-            camera = f"camera {args.image_size}px" if row["camera"] else "state only"
-            print(
-                f"  {row['family']:13s} {row['task']:22s} {camera:15s}: {row['ms_per_step']:7.1f} ms/step "
-                f"({1000 / row['ms_per_step']:6.1f} steps/s)"
-            )
-        return
-    if args.what == "workers":
+def _report_simpler(args: argparse.Namespace) -> None:
+    print(f"SimplerEnv-style env (ManiSkill3, CPU), medians of 5 x {args.steps} steps, random actions")
+    for row in bench_simpler(args.steps, args.image_size):
+        camera = f"camera {args.image_size}px" if row["camera"] else "state only"
         print(
-            f"bench.run engine, policy {args.policy}, scene {args.scene}, {args.chains} chains, "
-            f"cameras {'on' if args.cameras else 'as the policy needs'} ({os.cpu_count()} CPUs)"
+            f"  {row['family']:13s} {row['task']:22s} {camera:15s}: {row['ms_per_step']:7.1f} ms/step "
+            f"({1000 / row['ms_per_step']:6.1f} steps/s)"
         )
-        base = None
-        for row in bench_workers(args.policy, args.scene, args.chains, args.workers, args.cameras):
-            base = base or row["steps_per_s"]
-            print(
-                f"  workers={row['workers']}: {row['wall_s']:6.1f} s, {row['chains_per_s']:.2f} chains/s, "
-                f"{row['steps_per_s']:7.0f} env steps/s ({row['steps_per_s'] / base:.2f}x)"
-            )
-        return
+
+
+def _report_workers(args: argparse.Namespace) -> None:
+    print(
+        f"bench.run engine, policy {args.policy}, scene {args.scene}, {args.chains} chains, "
+        f"cameras {'on' if args.cameras else 'as the policy needs'} ({os.cpu_count()} CPUs)"
+    )
+    base = None
+    for row in bench_workers(args.policy, args.scene, args.chains, args.workers, args.cameras):
+        base = base or row["steps_per_s"]
+        print(
+            f"  workers={row['workers']}: {row['wall_s']:6.1f} s, {row['chains_per_s']:.2f} chains/s, "
+            f"{row['steps_per_s']:7.0f} env steps/s ({row['steps_per_s'] / base:.2f}x)"
+        )
+
+
+def _report_env(args: argparse.Namespace) -> None:
     res = bench_env(args.scene, args.steps, args.static_size, args.gripper_size)
     print(
         f"CALVIN-style env, scene {args.scene}, static {args.static_size}px + gripper {args.gripper_size}px "
@@ -159,6 +142,32 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"  static render: {res['static_render_ms']:.2f} ms   gripper render: {res['gripper_render_ms']:.2f} ms"
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    env_p = sub.add_parser("env", help="env step and render speed of the CALVIN-style suite")
+    env_p.add_argument("--scene", default="D")
+    env_p.add_argument("--steps", type=int, default=300)
+    env_p.add_argument("--static-size", type=int, default=200)
+    env_p.add_argument("--gripper-size", type=int, default=84)
+    env_p.set_defaults(report=_report_env)
+    wk = sub.add_parser("workers", help="bench.run throughput by number of worker processes")
+    wk.add_argument("--policy", default="expert")
+    wk.add_argument("--scene", default="D")
+    wk.add_argument("--chains", type=int, default=12)
+    wk.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    wk.add_argument(
+        "--cameras", action="store_true", help="render both cameras even if the policy needs none"
+    )
+    wk.set_defaults(report=_report_workers)
+    sp = sub.add_parser("simpler", help="env step speed of the SimplerEnv-style suite per task family")
+    sp.add_argument("--steps", type=int, default=20, help="steps per repeat (5 repeats)")
+    sp.add_argument("--image-size", type=int, default=224)
+    sp.set_defaults(report=_report_simpler)
+    args = parser.parse_args(argv)
+    args.report(args)
 
 
 if __name__ == "__main__":

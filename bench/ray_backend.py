@@ -1,4 +1,4 @@
-"""Ray backend of the CALVIN suite: ``python -m bench.run ... --ray [ADDRESS]``.
+"""Ray backend of every suite: ``python -m bench.run ... --ray [ADDRESS]``.
 
 ``--ray`` alone starts a local Ray instance (or uses the one this process already joined);
 ``--ray ADDRESS`` (``auto``, ``ray://host:10001``, ``host:6379``) joins that cluster. Example::
@@ -10,31 +10,31 @@
 Ray (2.60) only picks its authentication token up by itself for ``auto``; by explicit address, set
 ``RAY_AUTH_MODE=token`` (the token comes from ``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``).
 
-Design: one Ray actor per env, each holding its own simulator **and its own copy of the policy**,
-built from the ``--policy`` spec inside the actor. An actor runs whole chains with the engine of
-:mod:`bench.calvin_eval` exactly as ``--workers 1`` does (:func:`~bench.calvin_eval.run_chain`,
-policy slot 0, one observation per ``act_batch`` call), so a chain's record is identical to a
-``--workers 1`` run with the same seed: its env and policy seeds are a pure function of
-``(seed, chain, subtask)``. This was chosen over env actors with the policy in the driver (batched
-inference, as ``--workers N`` does) because that would need a Ray round trip carrying both camera
-images for every env step (~1800 per chain), which would dominate the simulator's own cost and tie
-every node to the driver's pace; here actors talk to the driver once per subtask. The price: every
-actor loads the policy (memory; no batching across envs), and the policy must be buildable from its
-spec in another process (a registered name, ``package.module:Class`` importable on the nodes,
-``remote:ws://...``, ``vla:DIR`` with DIR readable there); actors reserve one CPU each and no GPU.
+Design: one Ray actor per env, each holding its own env **and its own copy of the policy**, built
+from the ``--policy`` spec inside the actor. An actor plays whole units with the suite's player
+exactly as ``--workers 1`` does (policy slot 0, one observation per ``act_batch`` call), so a
+unit's record is identical to a ``--workers 1`` run with the same seed. This was chosen over env
+actors with the policy in the driver (batched inference, as ``--workers N`` does) because that
+would need a Ray round trip carrying the camera images for every env step, which would dominate
+the simulator's own cost and tie every node to the driver's pace; here actors talk to the driver
+once per policy reset. The price: every actor loads the policy (memory; no batching across envs),
+and the policy must be buildable from its spec in another process (a registered name,
+``package.module:Class`` importable on the nodes, ``remote:ws://...``, ``vla:DIR`` with DIR
+readable there); actors reserve one CPU each and no GPU.
 
-Actors: one per CPU of the cluster (``ray.cluster_resources()["CPU"]``), at most one per chain;
+Actors: one per CPU of the cluster (``ray.cluster_resources()["CPU"]``), at most one per unit;
 ``--workers`` is the local backend's option and must stay 1 with ``--ray``. A local instance
-started here gets ``num_cpus = min(usable cores, chains)``.
+started here gets ``num_cpus = min(usable cores, units)``.
 
-Records stream to ``on_result`` (``episodes.jsonl``) as chains finish, so ``--resume`` and
+Records stream to ``on_result`` (``episodes.jsonl``) as units finish, so ``--resume`` and
 ``--fail-fast`` work as with the local backend. An actor that dies (crash, ``os._exit``, a lost
-node) fails its chain with ``stop_reason`` ``error:Ray actor died: ...`` and is replaced; the
-subtasks the chain finished before are counted (actors report at each subtask start), the steps of
-the subtask it was running are unknown and recorded as 0. An actor that cannot build its env or its
-policy stops the run, like an env that cannot be created locally. Hung actors are not detected
-(no ``worker_timeout_s``). Videos (``--record``) are written by the actor to a temporary folder
-on its node and sent back to the driver, so they land in ``OUT/videos`` on any cluster.
+node) fails its unit with ``stop_reason`` ``error:worker died: Ray actor died: ...`` (played again
+on resume) and is replaced; the instructions the unit finished before are counted (actors report at
+each policy reset), the steps after the last one are unknown and recorded as 0. An actor that cannot
+build its env or its policy stops the run, like an env that cannot be created locally. Hung actors
+are not detected (no ``worker_timeout_s``). Videos (``--record``) are written by the actor to a
+temporary folder on its node and sent back to the driver, so they land in ``OUT/videos`` on any
+cluster.
 """
 
 from __future__ import annotations
@@ -51,18 +51,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.calvin_eval import (
-    CAMERAS,
-    Abort,
-    CalvinEnvFactory,
-    ChainJob,
-    EnvFactory,
-    RunConfig,
-    _advance,
-    _new_record,
-    _policy_round,
-    run_chain,
-)
+from bench.engine import WORKER_DIED, Abort, Job, Player, _advance, close_env, play, policy_round
 from policies.base import Policy
 
 #: ``--ray`` without a value: start (or reuse) a local Ray instance.
@@ -94,69 +83,50 @@ def check_args(workers: int) -> None:
         raise ValueError(str(exc)) from None
 
 
-class _Slot0:
-    """What :func:`bench.calvin_eval._policy_round` needs of a worker: its policy slot."""
+class UnitActor:
+    """Body of a Ray actor: one env and one policy; plays units as ``--workers 1`` does."""
 
-    slot = 0
-
-
-class ChainActor:
-    """Body of a Ray actor: one env and one policy; runs chains as ``--workers 1`` does."""
-
-    def __init__(
-        self,
-        make_env: EnvFactory,
-        policy_spec: str | Callable[[], Policy],
-        policy_name: str,
-        cfg: RunConfig,
-        record_any: bool,
-    ):
+    def __init__(self, player: Player, policy_spec: str | Callable[[], Policy], policy_name: str):
         from policies.registry import make_policy
 
         self.policy = make_policy(policy_spec) if isinstance(policy_spec, str) else policy_spec()
         self.policy_name = policy_name
-        cameras = CAMERAS if getattr(self.policy, "needs_images", True) else ()
-        env_kwargs: dict[str, Any] = {}
-        if record_any:  # as in calvin_eval.evaluate_chains: every env renders when any chain records
-            env_kwargs["render_mode"] = "rgb_array"
-        if getattr(self.policy, "action_mode", "relative") != "relative":
-            env_kwargs["action_mode"] = self.policy.action_mode
         # videos go to a folder on this node and travel back to the driver with the record
-        keep = record_any and cfg.video_dir is not None
+        keep = getattr(player, "video_dir", None) is not None
         self.video_dir = tempfile.mkdtemp(prefix="robovlm-ray-videos-") if keep else None
-        self.cfg = dataclasses.replace(cfg, video_dir=self.video_dir)
+        self.player = dataclasses.replace(player, video_dir=self.video_dir) if keep else player
         try:
-            self.env = make_env(cfg.scene, cameras, **env_kwargs)
+            self.env = self.player.open()
         except Exception as exc:
             raise RuntimeError(f"could not create the environment: {type(exc).__name__}: {exc}") from exc
         self.gen: Any = None
         self.pending: tuple = ("done", None)
-        self.steps: list[int] = []
+        self.progress: list[int] = []
         self.announced = False
 
     def ready(self) -> str:
         return "ready"
 
-    def advance(self, job: ChainJob | None = None) -> tuple:
-        """Run the current chain (or start ``job``) up to the start of its next subtask, or its end.
+    def advance(self, job: Job | None = None) -> tuple:
+        """Play the current unit (or start ``job``) up to its next policy reset, or its end.
 
-        Returns ``("subtask", steps of the finished subtasks)`` before each subtask starts, and
-        ``("done", record, {video file name: bytes})`` at the end of the chain.
+        Returns ``("reset", steps after each earlier reset)`` before each reset, and
+        ``("done", record, {video file name: bytes})`` at the end of the unit.
         """
         if job is not None:
-            self.gen, self.steps, self.announced = run_chain(self.env, job, self.cfg), [], False
+            self.gen, self.progress, self.announced = play(self.player, self.env, job), [], False
             self.pending = _advance(self.gen, None)
         while self.pending[0] == "act":
             _, obs, reset = self.pending
             if reset is not None:
                 if not self.announced:
                     self.announced = True
-                    return ("subtask", list(self.steps))
+                    return ("reset", list(self.progress))
                 self.announced = False
-                self.steps.append(0)
-            (answer,) = _policy_round(self.policy, [(_Slot0, obs, reset)], self.policy_name)
-            if not isinstance(answer, Abort):
-                self.steps[-1] += 1
+                self.progress.append(0)
+            (answer,) = policy_round(self.policy, [(0, obs, reset)], self.policy_name, self.player)
+            if not isinstance(answer, Abort) and self.progress:
+                self.progress[-1] += 1
             self.pending = _advance(self.gen, answer)
         record = self.pending[1]
         self.gen = None
@@ -171,8 +141,7 @@ class ChainActor:
         return {record["video"]: data}
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.env.close()
+        close_env(self.env)
         with contextlib.suppress(Exception):
             self.policy.close()
         if self.video_dir is not None:
@@ -244,86 +213,61 @@ def _death_reason(exc: BaseException) -> str:
     return f"{first} ({'; '.join(extras)})" if extras else first
 
 
-def evaluate_chains(
-    policy: Policy | None,
-    chains: Sequence[Any],
+def run_units(
+    policy_spec: str | Callable[[], Policy],
+    jobs: Sequence[Job],
+    player: Player,
     *,
     address: str | None = LOCAL,
-    policy_spec: str | Callable[[], Policy] | None = None,
-    scene: str = "D",
-    seed: int = 0,
-    max_steps: int = 360,
-    make_env: EnvFactory | None = None,
-    record: int = 0,
-    video_dir: str | Path | None = None,
     policy_name: str = "policy",
-    instruction_for: Callable[[str], str] | None = None,
     on_result: Callable[[dict], None] | None = None,
     actors: int | None = None,
 ) -> list[dict]:
-    """:func:`bench.calvin_eval.evaluate_chains` on a Ray cluster; same records, same order.
+    """:func:`bench.engine.run_units` on a Ray cluster; the same records, in job order.
 
     Args:
-        policy: The caller's policy instance; not used for inference (each actor builds its own).
+        policy_spec: What each actor builds its policy from: a ``--policy`` spec for
+            :func:`policies.registry.make_policy`, or a picklable zero-argument factory.
+        player: The suite's picklable player (a dataclass; its ``video_dir`` is replaced by a
+            folder on the actor's node).
         address: ``"local"``/None: this process's Ray connection or a new local instance; else the
             address of a cluster to join.
-        policy_spec: What each actor builds its policy from: a ``--policy`` spec for
-            :func:`policies.registry.make_policy`, or a picklable zero-argument factory. Defaults to
-            ``policy_name`` (``bench.run`` passes the spec there).
-        make_env: Picklable env factory (as for worker processes); defaults to :class:`CalvinEnvFactory`.
-        actors: Number of Ray actors; defaults to the cluster's CPUs. Never more than chains.
-
-    The other arguments are those of :func:`bench.calvin_eval.evaluate_chains`.
+        actors: Number of Ray actors; defaults to the cluster's CPUs. Never more than jobs.
 
     Raises:
         RuntimeError: ray is not installed, the cluster cannot be reached, or an actor cannot build
             its env or policy.
     """
-    del policy  # the actors build their own copies from policy_spec
-    if max_steps < 1:
-        raise ValueError(f"need max_steps >= 1, got {max_steps}")
-    spec = policy_name if policy_spec is None else policy_spec
-    if instruction_for is None:
-        from envs.calvin.language import eval_instruction as instruction_for
-    make_env = make_env or CalvinEnvFactory()
-    videos = Path(video_dir) if video_dir is not None and record > 0 else None
-    cfg = RunConfig(scene, seed, max_steps, None if videos is None else str(videos))  # actors record locally
-    jobs = deque(
-        ChainJob(pos, int(c.index), dict(c.state), tuple(c.tasks), tuple(map(instruction_for, c.tasks)))
-        for pos, c in enumerate(chains)
-    )
-    for pos in range(min(record, len(jobs))):
-        jobs[pos] = dataclasses.replace(jobs[pos], record=True)
-    if not jobs:
+    queue = deque(jobs)
+    if not queue:
         return []
+    videos = getattr(player, "video_dir", None)
     results: dict[int, dict] = {}
 
-    with connect(address, len(jobs)) as ray:
-        Actor = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(ChainActor)
+    with connect(address, len(queue)) as ray:
+        Actor = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(UnitActor)
         n_actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n_actors = min(n_actors, len(jobs))
-        init = (make_env, spec, policy_name, cfg, record > 0)
+        n_actors = min(n_actors, len(queue))
 
         class Slot:
-            """One actor and the chain it runs: ``steps`` of its finished subtasks, ``begun`` whether
-            a subtask has started (as reported by the actor)."""
+            """One actor and the unit it plays: ``progress`` (steps after each reset it reported)."""
 
             def __init__(self) -> None:
-                self.actor = Actor.remote(*init)
-                self.job: ChainJob | None = None
-                self.steps: list[int] = []
+                self.actor = Actor.remote(player, policy_spec, policy_name)
+                self.job: Job | None = None
+                self.progress: list[int] = []
                 self.begun = False
                 self.ref = self.actor.ready.remote()
 
             def start_next(self) -> None:
-                self.job = jobs.popleft() if jobs else None
-                self.steps, self.begun = [], False
+                self.job = queue.popleft() if queue else None
+                self.progress, self.begun = [], False
                 self.ref = None if self.job is None else self.actor.advance.remote(self.job)
 
-        def finish(record_: dict) -> None:
-            results[record_["position"]] = record_
+        def finish(job: Job, record: dict) -> None:
+            results[job.position] = record
             if on_result is not None:
-                on_result(record_)
+                on_result(record)
 
         pool: list[Slot] = []
         try:
@@ -344,31 +288,32 @@ def evaluate_chains(
                         ) from None
                     if isinstance(exc, ray.exceptions.RayActorError):
                         why = f"Ray actor died: {_death_reason(exc)}"
-                    else:  # the actor's own code raised (a bug): its chain state is lost all the same
+                    else:  # the actor's own code raised (a bug): its unit's state is lost all the same
                         lines = _ANSI.sub("", str(exc)).strip().splitlines() or [type(exc).__name__]
                         why = f"Ray actor raised {lines[-1]}"
-                    record_ = _new_record(slot.job, cfg)
-                    # the steps of the subtask that was running are unknown: recorded as 0
-                    steps = [*slot.steps, 0] if slot.begun else []
-                    record_.update(completed=len(slot.steps), steps=steps, stop_reason=f"error:{why}")
+                    # the steps after the last reset are unknown: recorded as 0
+                    progress = [*slot.progress, 0] if slot.begun else []
+                    record = player.failed(slot.job, f"{WORKER_DIED}: {why}", progress)
                     ray.kill(slot.actor, no_restart=True)
-                    if jobs:  # a fresh actor takes the next chain once ready
+                    job = slot.job
+                    if queue:  # a fresh actor takes the next unit once ready
                         pool[pool.index(slot)] = Slot()
                     else:
                         pool.remove(slot)
-                    finish(record_)
+                    finish(job, record)
                     continue
-                if reply[0] == "subtask":
-                    slot.steps, slot.begun = reply[1], True
+                if reply[0] == "reset":
+                    slot.progress, slot.begun = reply[1], True
                     slot.ref = slot.actor.advance.remote()
                     continue
                 if reply[0] == "done":
-                    _, record_, files = reply
+                    _, record, files = reply
                     for name, data in files.items():
-                        videos.mkdir(parents=True, exist_ok=True)
-                        (videos / name).write_bytes(data)
+                        Path(videos).mkdir(parents=True, exist_ok=True)
+                        (Path(videos) / name).write_bytes(data)
+                    job = slot.job
                     slot.start_next()
-                    finish(record_)
+                    finish(job, record)
                 else:  # "ready": the actor has built its env and policy
                     slot.start_next()
             if pool:  # let envs and policies close (e.g. a remote policy's connection)

@@ -9,9 +9,10 @@ the policy's 7-D actions. ``--tasks`` is a JSON list of ``{"task": name, "instru
 For every task and trial the harness asks the operator to reset the scene (showing the
 instruction), calls ``env.reset(seed=, options={"task", "instruction"})`` (adapters may ignore the
 options), runs the policy until the env ends the episode or ``--max-steps``, and asks the operator
-whether the task succeeded. Lines go to ``OUT/episodes.jsonl`` as trials finish (``--resume`` skips
-the finished ones after an interruption) and ``OUT/summary.json`` holds per-task successes,
-trials, rates and Wilson 95 % intervals, like the simulated suites.
+whether the task succeeded. Lines go to ``OUT/episodes.jsonl`` as trials finish (``--resume OUT``
+plays the others after an interruption) and ``OUT/summary.json`` holds per-task successes,
+trials, rates and Wilson 95 % intervals, like the simulated suites. The suite is
+:mod:`bench.suites.real`.
 
 The operator is ``console`` (prompts on the terminal) or ``package.module:Class`` with the methods
 of :class:`Operator`; :class:`OracleOperator` stands in for a person over the simulator in tests.
@@ -19,17 +20,16 @@ of :class:`Operator`; :class:`OracleOperator` stands in for a person over the si
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
-import sys
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import rundir
+from bench.engine import Job, UnitGenerator, env_call
 from bench.stats import wilson_interval
 from policies.base import Policy, check_action
 
@@ -74,7 +74,7 @@ class OracleOperator(Operator):
         return bool(info.get("success", False))
 
 
-def _load(spec: str, what: str) -> Any:
+def load_object(spec: str, what: str) -> Any:
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ValueError(f"{what} must look like package.module:name, got {spec!r}")
@@ -87,9 +87,9 @@ def _load(spec: str, what: str) -> Any:
 def read_tasks(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     try:
-        tasks = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the task list ({exc})") from None
+        tasks = rundir.read_json(path)
+    except rundir.RunFolderError as exc:
+        raise ValueError(f"cannot read the task list: {exc}") from None
     if not isinstance(tasks, list) or not tasks:
         raise ValueError(f"{path}: expected a non-empty JSON list of {{'task', 'instruction'}} objects")
     for i, t in enumerate(tasks):
@@ -111,49 +111,89 @@ def evaluate_real(
     trials: int,
     max_steps: int,
     seed: int,
-    done: set[tuple[str, int]] | None = None,
-    on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Run every (task, trial) not in ``done``; returns the new trial records."""
-    records = []
-    for t in tasks:
-        task, instruction = t["task"], t["instruction"]
-        for trial in range(trials):
-            if done and (task, trial) in done:
-                continue
-            operator.prepare(task, instruction, trial)
-            trial_seed = int(
-                np.random.SeedSequence([seed, trial, *task.encode()]).generate_state(1)[0] & 0x7FFFFFFF
-            )
-            obs, info = env.reset(seed=trial_seed, options={"task": task, "instruction": instruction})
-            policy.reset(instruction, slot=0, seed=trial_seed, info={"suite": "real", "task": task})
-            steps, reason, start = 0, "max_steps", time.time()
-            try:
-                for steps in range(1, max_steps + 1):  # noqa: B007 - steps is reported
-                    action = check_action(policy.act(obs, slot=0), source="policy")
-                    obs, _, terminated, truncated, info = env.step(action)
-                    if terminated or truncated:
-                        reason = "terminated" if terminated else "truncated"
-                        break
-            except Exception as exc:  # a crashing policy fails the trial; the session goes on
-                reason = f"error:{type(exc).__name__}: {exc}"
-            success = False if reason.startswith("error:") else operator.judge(task, instruction, trial, info)
-            rec = {
-                "task": task,
-                "instruction": instruction,
-                "trial": trial,
-                "success": bool(success),
-                "steps": steps,
-                "stop_reason": reason,
-                "seconds": round(time.time() - start, 2),
-            }
-            records.append(rec)
-            if on_result:
-                on_result(rec)
-    return records
+    """Every (task, trial) of a session in this process (``--suite real`` does the same with a run folder)."""
+    from bench.engine import Job, play_unit
+
+    player = TrialPlayer(lambda: env, lambda: operator, max_steps, seed)
+    session = player.open()
+    return [
+        play_unit(policy, player, session, Job(p, unit)) for p, unit in enumerate(trial_units(tasks, trials))
+    ]
 
 
-def summarize_real(records: Sequence[dict], policy: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrialUnit:
+    task: str
+    instruction: str
+    trial: int
+
+
+def trial_units(tasks: Sequence[dict[str, str]], trials: int) -> list[TrialUnit]:
+    return [TrialUnit(t["task"], t["instruction"], trial) for t in tasks for trial in range(trials)]
+
+
+def trial_seed(seed: int, unit: TrialUnit) -> int:
+    return int(
+        np.random.SeedSequence([seed, unit.trial, *unit.task.encode()]).generate_state(1)[0] & 0x7FFFFFFF
+    )
+
+
+@dataclass(frozen=True)
+class TrialPlayer:
+    """The :class:`bench.engine.Player` of real trials: the operator prepares the scene and judges."""
+
+    make_env: Callable[[], Any]
+    make_operator: Callable[[], Operator]
+    max_steps: int
+    seed: int
+
+    def open(self) -> tuple[Any, Operator]:
+        return self.make_env(), self.make_operator()
+
+    def check_action(self, action: Any, source: str) -> np.ndarray:
+        return check_action(action, source=source)
+
+    def new_record(self, job: Job) -> dict:
+        unit = job.unit
+        return {
+            "task": unit.task,
+            "instruction": unit.instruction,
+            "trial": unit.trial,
+            "success": False,
+            "steps": 0,
+            "stop_reason": "max_steps",
+        }
+
+    def failed(self, job: Job, reason: str, progress: list[int]) -> dict:
+        return {**self.new_record(job), "steps": sum(progress), "stop_reason": reason}
+
+    def play(self, session: tuple[Any, Operator], job: Job, rec: dict) -> UnitGenerator:
+        env, operator = session
+        unit = job.unit
+        seed = trial_seed(self.seed, unit)
+        env_call("operator.prepare", operator.prepare, unit.task, unit.instruction, unit.trial)
+        options = {"task": unit.task, "instruction": unit.instruction}
+        obs, info = env_call("env.reset", env.reset, seed=seed, options=options)
+        reset: dict | None = {
+            "instruction": unit.instruction,
+            "seed": seed,
+            "info": {"suite": "real", "task": unit.task},
+        }
+        while rec["steps"] < self.max_steps:
+            action = yield obs, reset
+            reset = None
+            obs, _, terminated, truncated, info = env_call("env.step", env.step, action)
+            rec["steps"] += 1
+            if terminated or truncated:
+                rec["stop_reason"] = "terminated" if terminated else "truncated"
+                break
+        judged = env_call("operator.judge", operator.judge, unit.task, unit.instruction, unit.trial, info)
+        rec["success"] = bool(judged)
+
+
+def summarize_real(records: Sequence[dict]) -> dict[str, Any]:
+    """Per-task successes, trials, rates and Wilson 95 % intervals, and the overall rate."""
     per_task: dict[str, dict[str, Any]] = {}
     for r in records:
         row = per_task.setdefault(r["task"], {"successes": 0, "trials": 0})
@@ -165,90 +205,11 @@ def summarize_real(records: Sequence[dict], policy: str) -> dict[str, Any]:
     k, n = sum(r["success"] for r in records), len(records)
     low, high = wilson_interval(k, n)
     return {
-        "suite": "real",
-        "policy": policy,
         "n_trials": n,
         "success_rate": k / n if n else 0.0,
         "success_rate_ci": [low, high],
         "per_task": per_task,
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from policies.registry import make_policy
-
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.run --suite real", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--suite", choices=("real",), default="real")
-    parser.add_argument("--policy", required=True, help="policy spec, as for the simulated suites")
-    parser.add_argument(
-        "--env", required=True, help="package.module:factory returning the robot's Gymnasium env"
-    )
-    parser.add_argument("--tasks", required=True, help="JSON list of {task, instruction}")
-    parser.add_argument("--trials", type=int, default=10, help="trials per task")
-    parser.add_argument("--max-steps", type=int, default=360, help="step budget per trial")
-    parser.add_argument(
-        "--operator", default="console", help="console, or package.module:Class (an Operator)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue a session in --out, skipping finished trials"
-    )
-    args = parser.parse_args(argv)
-    try:
-        if args.trials < 1 or args.max_steps < 1:
-            raise ValueError("--trials and --max-steps must be >= 1")
-        tasks = read_tasks(args.tasks)
-        env = _load(args.env, "--env")()
-        operator = ConsoleOperator() if args.operator == "console" else _load(args.operator, "--operator")()
-        policy = make_policy(args.policy)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        episodes = out / "episodes.jsonl"
-        if episodes.exists() and not args.resume:
-            raise ValueError(
-                f"{episodes} exists: pass --resume to continue that session, or pick another --out"
-            )
-    except (ValueError, OSError) as exc:
-        print(f"bench.run: error: {exc}", file=sys.stderr)
-        return 2
-    earlier = (
-        [json.loads(line) for line in episodes.read_text().splitlines() if line.strip()]
-        if episodes.exists()
-        else []
-    )
-    (out / "config.json").write_text(json.dumps(vars(args), indent=2))
-    with open(episodes, "a") as f:
-
-        def write(rec: dict) -> None:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-
-        try:
-            new = evaluate_real(
-                env,
-                policy,
-                tasks,
-                operator,
-                trials=args.trials,
-                max_steps=args.max_steps,
-                seed=args.seed,
-                done={(r["task"], r["trial"]) for r in earlier},
-                on_result=write,
-            )
-        except KeyboardInterrupt:
-            print(f"\nbench.run: interrupted; continue with --resume --out {out}", file=sys.stderr)
-            return 130
-        finally:
-            policy.close()
-    summary = summarize_real(earlier + new, args.policy)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(
-        f"success {summary['success_rate']:.3f} over {summary['n_trials']} trials -> {out / 'summary.json'}"
-    )
-    return 0
 
 
 # --------------------------------------------------------------------------- the simulator as a robot

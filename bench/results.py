@@ -22,7 +22,6 @@ names the training split the same way.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench import rundir
+from bench.suites import scoring_of
 
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
@@ -114,14 +116,9 @@ def find_train_logs(roots: str | Path | Iterable[str | Path]) -> list[Path]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunFormatError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFormatError(f"{path}: cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise RunFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+        return rundir.read_json_object(path)
+    except rundir.RunFolderError as exc:
+        raise RunFormatError(str(exc)) from None
 
 
 def _is_number(value: Any) -> bool:
@@ -174,7 +171,7 @@ def validate_summary(summary: dict, path: Path) -> None:
     """
     _require(summary, path, "suite", lambda v: isinstance(v, str) and v, "a non-empty string")
     _require(summary, path, "policy", lambda v: isinstance(v, str) and v, "a non-empty string")
-    if summary["suite"] != "calvin":
+    if scoring_of(summary["suite"]) != "chains":
         return
     _require(summary, path, "n_chains", _check_count, "an integer >= 1")
     _require(summary, path, "success_rates", _check_rates, "a list of 5 numbers in [0, 1]")
@@ -188,20 +185,10 @@ def validate_summary(summary: dict, path: Path) -> None:
 
 def load_episodes(path: str | Path) -> list[dict[str, Any]]:
     """The records of an ``episodes.jsonl`` file (one JSON object per line; blank lines skipped)."""
-    path = Path(path)
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RunFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise RunFormatError(f"{path}:{lineno}: expected a JSON object")
-            records.append(record)
-    return records
+    try:
+        return rundir.read_jsonl(path)
+    except rundir.RunFolderError as exc:
+        raise RunFormatError(str(exc)) from None
 
 
 def completed_from_rates(success_rates: Sequence[float], n_chains: int) -> list[int]:
@@ -217,7 +204,7 @@ def _chain_completed(run_dir: Path, summary: dict) -> tuple[list[int] | None, st
 
     Returns ``(completed, warning)``; ``completed`` is None for non-CALVIN runs.
     """
-    if summary.get("suite") != "calvin":
+    if scoring_of(summary.get("suite")) != "chains":
         return None, None
     n, rates = summary["n_chains"], summary["success_rates"]
     derived = completed_from_rates(rates, n)
@@ -340,10 +327,12 @@ def run_row(run: dict[str, Any], ci_method: str = "bootstrap") -> dict[str, Any]
         "suite": summary["suite"],
         "policy": summary["policy"],
         "scene": summary.get("scene", config.get("scene")),
+        "env": summary.get("env", config.get("env", "ours")),
         **run["meta"],
         "n_chains": summary.get("n_chains"),
     }
-    if summary["suite"] == "calvin":
+    scoring = scoring_of(summary["suite"])
+    if scoring == "chains":
         cis = summary.get("success_rates_ci")
         if cis is None:
             from bench.stats import success_rates_ci
@@ -353,7 +342,7 @@ def run_row(run: dict[str, Any], ci_method: str = "bootstrap") -> dict[str, Any]
             row[f"sr{i}"], row[f"sr{i}_low"], row[f"sr{i}_high"] = rate, low, high
         row["avg_len"] = summary["avg_len"]
         row["avg_len_low"], row["avg_len_high"] = mean_interval(run["completed"], method=ci_method)
-    if summary["suite"] == "real":  # bench.real: operator-judged trials
+    if scoring == "trials":  # operator-judged trials
         row["n_trials"] = summary.get("n_trials")
         row["success_rate"] = summary.get("success_rate")
         row["success_rate_low"], row["success_rate_high"] = (summary.get("success_rate_ci") or [None, None])[
@@ -419,19 +408,14 @@ def load_train_log(path: str | Path) -> pd.DataFrame:
             raise RunFormatError(f"{path}: column 'step' is missing")
     else:
         rows = []
-        with open(path, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RunFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise RunFormatError(f"{path}:{lineno}: expected a JSON object")
-                if not _is_number(record.get("step")):
-                    raise RunFormatError(f"{path}:{lineno}: key 'step' is missing or not a number")
-                rows.append({k: v for k, v in record.items() if _is_number(v) or isinstance(v, bool)})
+        try:
+            numbered = rundir.read_jsonl_numbered(path)
+        except rundir.RunFolderError as exc:
+            raise RunFormatError(str(exc)) from None
+        for lineno, record in numbered:
+            if not _is_number(record.get("step")):
+                raise RunFormatError(f"{path}: line {lineno}: key 'step' is missing or not a number")
+            rows.append({k: v for k, v in record.items() if _is_number(v) or isinstance(v, bool)})
         frame = pd.DataFrame(rows)
     frame = frame.apply(pd.to_numeric, errors="coerce")
     frame = frame.dropna(axis=1, how="all")

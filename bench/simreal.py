@@ -27,22 +27,19 @@ import pandas as pd
 
 from bench.results import RunFormatError, load_run
 from bench.stats import wilson_interval
+from bench.suites.simpler import SimplerSuite
+from envs.simpler import FAMILIES as _FAMILIES
+from envs.simpler import GROUPS as _GROUPS
+from envs.simpler import MODES as _MODES
+from envs.simpler import TASKS as _TASKS
 
-SIMPLER_SUITE = "simpler"
-MODES = ("visual_matching", "variant_aggregation")
-FAMILIES = ("google_robot", "bridge")
+SIMPLER_SUITE = SimplerSuite.name
+MODES: tuple[str, ...] = tuple(_MODES)
+FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
 FAMILY_TITLES = {"google_robot": "Google robot", "bridge": "WidowX (Bridge)"}
-#: Task group -> (robot family, member tasks), in SimplerEnv's reporting order.
+#: Task group -> (robot family, member tasks), in SimplerEnv's reporting order (from envs.simpler).
 SIMPLER_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "pick_coke_can": ("google_robot", ("pick_can_horizontal", "pick_can_vertical", "pick_can_standing")),
-    "move_near": ("google_robot", ("move_near",)),
-    "open_drawer": ("google_robot", ("open_drawer_top", "open_drawer_middle", "open_drawer_bottom")),
-    "close_drawer": ("google_robot", ("close_drawer_top", "close_drawer_middle", "close_drawer_bottom")),
-    "place_apple_in_top_drawer": ("google_robot", ("place_apple_in_top_drawer",)),
-    "put_spoon_on_towel": ("bridge", ("put_spoon_on_towel",)),
-    "put_carrot_on_plate": ("bridge", ("put_carrot_on_plate",)),
-    "stack_green_on_yellow": ("bridge", ("stack_green_on_yellow",)),
-    "put_eggplant_in_basket": ("bridge", ("put_eggplant_in_basket",)),
+    group: (_TASKS[tasks[0]].family, tuple(tasks)) for group, tasks in _GROUPS.items()
 }
 SIMPLER_TASKS: tuple[str, ...] = tuple(t for _, tasks in SIMPLER_GROUPS.values() for t in tasks)
 #: Names a real-results CSV may use in its ``task`` column: every group, then every task.

@@ -22,13 +22,13 @@ Exit codes: 0 compared, 1 bad input (the message says which file and why), 2 not
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import rundir
 from bench.results import SUMMARY_FILE, RunFormatError, find_runs, load_run
 from bench.simreal import (
     MODES,
@@ -62,8 +62,8 @@ def parse_names(items: Sequence[str]) -> dict[str, str]:
 def _suite(folder: Path) -> str | None:
     """The ``suite`` of a run folder's summary.json, ``None`` when it cannot be read."""
     try:
-        suite = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8")).get("suite")
-    except (OSError, ValueError, AttributeError):
+        suite = rundir.read_json_object(folder / SUMMARY_FILE).get("suite")
+    except rundir.RunFolderError:
         return None
     return suite if isinstance(suite, str) else None
 
@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        rundir.write_json_atomic(path, result)
         note(f"wrote {path}")
     if not result["groups"]:
         groups = ", ".join(group_order(result["skipped"])) or "none"

@@ -31,18 +31,28 @@ def video_suffix() -> str:
 
 
 class VideoRecorder:
-    """Streams ``env.render()`` frames with a caption into ``video_dir/chain_XXXX.mp4`` (or .gif).
+    """Streams ``env.render()`` frames with a caption into ``video_dir/NAME.mp4`` (or .gif); with
+    ``video_dir`` None it records nothing. Used as a context manager, it puts ``video`` (the file
+    name) and/or ``video_error`` into ``record`` at the end.
 
-    A rendering or writing failure stops the recording, never the chain: it is noted in the record.
+    A rendering or writing failure stops the recording, never the unit: it is noted in the record.
     """
 
-    def __init__(self, env: Any, video_dir: Path, index: int):
-        self.env, self.path = env, video_dir / f"chain_{index:04d}{video_suffix()}"
+    def __init__(self, env: Any, video_dir: str | Path | None, name: str, record: dict | None = None):
+        self.env, self.record = env, record
+        self.path = None if video_dir is None else Path(video_dir) / f"{name}{video_suffix()}"
         self.writer: Any = None
         self.error: str | None = None
 
+    def __enter__(self) -> VideoRecorder:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.path is not None and self.record is not None:
+            self.record.update(self.close())
+
     def add(self, caption: str) -> None:
-        if self.error is not None:
+        if self.path is None or self.error is not None:
             return
         try:
             frame = self.env.render()

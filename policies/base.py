@@ -16,6 +16,13 @@ import numpy as np
 
 Observation = Mapping[str, Any]
 ACTION_DIM = 7
+#: Action conventions a policy may declare (:attr:`Policy.action_conventions`), and what they mean.
+ACTION_CONVENTIONS = {
+    "pose/relative": "CALVIN relative: xyz and Euler deltas in [-1, 1] (scaled by the env), gripper +1 open / -1 close",
+    "pose/absolute": "CALVIN absolute: target TCP position and Euler angles, gripper +1 open / -1 close",
+    "delta_pose/relative_gripper": "SimplerEnv delta pose; the gripper value moves its closing target (Google robot)",
+    "delta_pose/absolute_gripper": "SimplerEnv delta pose; the gripper value is its opening target (WidowX)",
+}
 
 
 class Policy(ABC):
@@ -30,6 +37,12 @@ class Policy(ABC):
     needs_images: bool = True
     #: ``"relative"`` (delta pose, the default) or ``"absolute"`` (target TCP pose).
     action_mode: str = "relative"
+    #: The :data:`ACTION_CONVENTIONS` the policy's actions follow; a suite refuses, before the first
+    #: step, a policy whose conventions do not include the one it needs. None: not declared (unchecked).
+    action_conventions: tuple[str, ...] | None = None
+    #: Camera name -> (height, width) the policy was trained on (e.g. ``{"rgb_static": (200, 200)}``);
+    #: a suite builds its cameras at these sizes unless the user passes others (and then warns).
+    camera_sizes: dict[str, tuple[int, int]] | None = None
 
     @abstractmethod
     def reset(

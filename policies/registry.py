@@ -55,15 +55,20 @@ def make_policy(spec: str) -> Policy:
 def _load_user_class(module_name: str, class_name: str) -> Policy:
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"policy module {module_name!r} cannot be imported: {exc}") from exc
+    except Exception as exc:  # ImportError, and whatever the module's own code raises (SyntaxError, ...)
+        raise ValueError(
+            f"policy module {module_name!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from exc
     cls = getattr(module, class_name, None)
     if cls is None:
         names = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, Policy))
         raise ValueError(f"module {module_name!r} has no class {class_name!r}; Policy classes there: {names}")
     if not (isinstance(cls, type) and issubclass(cls, Policy)):
         raise ValueError(f"{module_name}:{class_name} is not a subclass of policies.base.Policy")
-    return cls()
+    try:
+        return cls()
+    except Exception as exc:
+        raise ValueError(f"policy {module_name}:{class_name}() raised {type(exc).__name__}: {exc}") from exc
 
 
 def _expert(arg: str | None) -> Policy:

@@ -7,6 +7,15 @@ long to wait for the server to come up (e.g. while it loads a large model).
 
 A connection that is lost is not re-established behind the harness's back: the server's per-slot
 memory might not match the episode any more, so every later call raises :class:`RemotePolicyError`.
+
+``--policy remote:openpi+ws://HOST:PORT`` evaluates a policy behind an openpi-style server (openpi's
+``WebsocketPolicyServer``: metadata on connect, then one observation map in, ``{"actions": ...}``
+out, in openpi's msgpack format; ``$ROBOVLM_POLICY_TOKEN`` goes as its ``Api-Key``). Keys map as
+:data:`policies.wire.OPENPI_KEYS` says (``rgb_static`` -> ``observation/image``, ``rgb_gripper`` ->
+``observation/wrist_image``, ``robot_obs`` -> ``observation/state``, any other key K ->
+``observation/K``) plus ``prompt``: the slot's instruction. A reply's ``actions`` is one action
+(7,) or a chunk (H, 7); a chunk is executed step by step before the next request, and ``reset``
+drops what is left of it.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,14 +34,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from policies.base import Observation, Policy
-from policies.wire import WireError, pack, unpack
+from policies.wire import WireError, pack, pack_openpi, to_openpi, unpack
 
 PROTOCOL_VERSION = 1
 TOKEN_ENV = "ROBOVLM_POLICY_TOKEN"
 TIMEOUT_ENV = "ROBOVLM_POLICY_TIMEOUT_S"
 MIB = 1 << 20
 
-__all__ = ["RemotePolicy", "RemotePolicyError", "make_remote"]
+__all__ = ["OpenPIRemotePolicy", "RemotePolicy", "RemotePolicyError", "make_remote"]
 
 
 class RemotePolicyError(RuntimeError):
@@ -39,7 +49,7 @@ class RemotePolicyError(RuntimeError):
 
     ``code`` is the server's error code (``"policy_error"``, ``"bad_request"``, ``"unauthorized"``,
     ``"busy"``, ...) or ``"connection"`` / ``"protocol"`` for failures seen by the client;
-    ``remote_traceback`` holds the server-side traceback when the policy raised.
+    ``remote_traceback`` is what the server sent as a traceback (empty: servers log theirs).
     """
 
     def __init__(self, message: str, *, code: str = "connection", remote_traceback: str = "") -> None:
@@ -97,6 +107,8 @@ class RemotePolicy(Policy):
         self._connect()
         self.needs_images = bool(self.metadata.get("needs_images", True))
         self.action_mode = str(self.metadata.get("action_mode", "relative"))
+        conventions = self.metadata.get("action_conventions")
+        self.action_conventions = None if conventions is None else tuple(str(c) for c in conventions)
 
     # ------------------------------------------------------------------ connection
 
@@ -169,9 +181,13 @@ class RemotePolicy(Policy):
             if (self.connect_retries is not None and attempt >= self.connect_retries) or (
                 time.monotonic() + delay > deadline
             ):
+                if last.startswith("Busy"):
+                    advice = "it stayed busy with another client; wait for that client to finish"
+                else:
+                    advice = "start one with: python -m policies.serve --policy SPEC --port PORT"
                 raise RemotePolicyError(
                     f"no policy server available at {self.url} after {attempt} attempt(s) in {elapsed:.1f} s "
-                    f"(last: {last}); start one with: python -m policies.serve --policy SPEC --port PORT",
+                    f"(last: {last}); {advice}",
                     code="connection",
                 )
             if self.verbose and not announced and elapsed + delay > 1.0:
@@ -287,13 +303,77 @@ class RemotePolicy(Policy):
         return f"RemotePolicy({self.url!r}, policy={self.metadata.get('policy')!r})"
 
 
+OPENPI_PREFIX = "openpi+"
+
+
+class OpenPIRemotePolicy(Policy):
+    """A policy behind an openpi-style websocket server (see the module docstring for the mapping).
+
+    openpi's servers keep no per-slot memory, so slots are served one request at a time, and
+    ``needs_images`` stays True (the server does not say).
+    """
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout_s: float = 60.0) -> None:
+        headers = {"Authorization": f"Api-Key {api_key}"} if api_key else None
+        self.url = url
+        try:
+            self._ws = connect(
+                url,
+                open_timeout=timeout_s,
+                proxy=None,
+                compression=None,
+                max_size=None,
+                additional_headers=headers,
+            )
+            self._ws.__enter__()  # the documented context-manager use; closed by close()
+            self.metadata = unpack(self._ws.recv(timeout=timeout_s), openpi=True)
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed, WireError) as exc:
+            raise RemotePolicyError(
+                f"no openpi-style policy server at {url}: {type(exc).__name__}: {exc}"
+            ) from None
+        self._prompts: dict[int, str] = {}
+        self._chunks: dict[int, deque] = {}
+
+    def reset(self, instruction: str, *, slot: int = 0, **_: Any) -> None:  # openpi's servers take no seed
+        self._prompts[slot] = instruction
+        self._chunks[slot] = deque()
+
+    def act(self, obs: Observation, *, slot: int = 0) -> np.ndarray:
+        chunk = self._chunks.setdefault(slot, deque())
+        if not chunk:
+            try:
+                self._ws.send(pack_openpi(to_openpi(obs, self._prompts.get(slot, ""))))
+                raw = self._ws.recv()
+            except ConnectionClosed as exc:
+                raise RemotePolicyError(
+                    f"connection to openpi-style server {self.url} lost ({exc})"
+                ) from None
+            if isinstance(raw, str):  # openpi's servers send their error as text
+                lines = [line for line in raw.strip().splitlines() if line.strip()] or ["error"]
+                raise RemotePolicyError(lines[-1], code="policy_error")
+            actions = np.asarray(unpack(raw, openpi=True).get("actions"), dtype=np.float32)
+            chunk.extend(actions.reshape(-1, actions.shape[-1]) if actions.ndim else [actions])
+        return chunk.popleft()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._ws.close()
+
+
 def make_remote(arg: str | None) -> Policy:
-    """Registry factory for ``remote:ws://host:port``; token from ``$ROBOVLM_POLICY_TOKEN``."""
+    """Registry factory for ``remote:ws://host:port`` (our server) and ``remote:openpi+ws://host:port``
+    (an openpi-style one); token from ``$ROBOVLM_POLICY_TOKEN``."""
     if not arg:
-        raise ValueError("policy 'remote' needs the server's URL: remote:ws://HOST:PORT")
+        raise ValueError(
+            "policy 'remote' needs the server's URL: remote:ws://HOST:PORT or remote:openpi+ws://HOST:PORT"
+        )
     timeout = os.environ.get(TIMEOUT_ENV)
     try:
         timeout_s = float(timeout) if timeout else 60.0
     except ValueError:
         raise ValueError(f"${TIMEOUT_ENV} must be a number of seconds, got {timeout!r}") from None
+    if arg.startswith(OPENPI_PREFIX):
+        return OpenPIRemotePolicy(
+            arg.removeprefix(OPENPI_PREFIX), os.environ.get(TOKEN_ENV) or None, timeout_s=timeout_s
+        )
     return RemotePolicy(arg, os.environ.get(TOKEN_ENV) or None, timeout_s=timeout_s)

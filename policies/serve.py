@@ -34,8 +34,9 @@ gets exactly one reply, in order.
    * ``{"type": "health"}`` -> ``{"type": "ok", "uptime_s": float, "requests": int}``.
 
 3. Errors. Any failure while handling a request is answered with ``{"type": "error", "code": ...,
-   "error": "<exception type>: <message>", "traceback": str}`` and the connection stays usable:
-   code ``"policy_error"`` when the policy raised (``traceback`` is the server-side traceback),
+   "error": "<exception type>: <message>", "traceback": ""}`` and the connection stays usable (the
+   traceback goes to the server's log, never to the client; the key stays for older clients):
+   code ``"policy_error"`` when the policy raised,
    ``"bad_request"`` for a malformed message (not msgpack, a text frame, not a map, an unknown
    ``type``, a missing or mistyped key), ``"encode_error"`` when the reply cannot be encoded,
    ``"internal"`` for a bug of the server itself. A message larger than ``--max-message-mb`` is
@@ -49,7 +50,15 @@ hello is answered with an error of code ``"busy"`` (close code 1013, "try again 
 :class:`~policies.remote.RemotePolicy` retries busy servers until its connect timeout. A slot's
 memory survives reconnections; the harness resets every slot before using it. All policy calls run
 on one worker thread, so a policy never sees two calls at once, and the event loop keeps answering
-keepalive pings while a slow policy computes.
+keepalive pings while a slow policy computes. A client that sends nothing for ``--idle-timeout-s``
+(default 300) after its hello is disconnected (close code 1001), so a forgotten client cannot hold
+the server.
+
+Clients of openpi (the ``openpi-client`` package's ``WebsocketClientPolicy``) connect to
+``ws://HOST:PORT/openpi``: they get the metadata on connect, then each request is one observation
+map in openpi's keys (``policies.wire.OPENPI_KEYS``: ``observation/image`` -> ``rgb_static``, ...,
+``prompt``: the instruction; a new prompt resets slot 0) and each reply ``{"actions": (1, 7),
+"server_timing"}``; an error is a one-line text frame. ``--token`` is their ``Api-Key``.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from policies.base import Policy
-from policies.wire import WireError, pack, unpack
+from policies.wire import WireError, from_openpi, pack, pack_openpi, unpack
 
 PROTOCOL_VERSION = 1
 TOKEN_ENV = "ROBOVLM_POLICY_TOKEN"
@@ -83,9 +92,15 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_MESSAGE_MB = 64.0
 HANDSHAKE_TIMEOUT_S = 10.0
+#: A connected client that sends nothing for this long is disconnected, so it cannot hold the server.
+IDLE_TIMEOUT_S = 300.0
 MIB = 1 << 20
 
+#: Connections to this path speak openpi's protocol (clients of the ``openpi-client`` package).
+OPENPI_PATH = "/openpi"
+
 # websocket close codes
+CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -127,18 +142,22 @@ class PolicyServer:
         token: str | None = None,
         max_message_bytes: int = int(DEFAULT_MAX_MESSAGE_MB * MIB),
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.policy = policy
         self.token = token or None
         self.max_message_bytes = int(max_message_bytes)
         self.handshake_timeout_s = handshake_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.spec = spec
         self.metadata = {
             "type": "metadata",
             "protocol": PROTOCOL_VERSION,
             "policy": spec,
             "needs_images": bool(getattr(policy, "needs_images", True)),
             "action_mode": str(getattr(policy, "action_mode", "relative")),
+            "action_conventions": getattr(policy, "action_conventions", None),
             "max_message_bytes": self.max_message_bytes,
         }
         self._log = log or (lambda text: print(f"policies.serve: {text}", file=sys.stderr, flush=True))
@@ -151,6 +170,10 @@ class PolicyServer:
 
     async def handler(self, ws: ServerConnection) -> None:
         peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
+        if ws.request is not None and ws.request.path.rstrip("/") == OPENPI_PATH:
+            with contextlib.suppress(ConnectionClosed):
+                await self._serve_openpi(ws, peer)
+            return
         served = 0
         try:
             if not await self._handshake(ws, peer):
@@ -158,7 +181,13 @@ class PolicyServer:
             self._log(f"client {peer} connected")
             how = "closed normally"
             try:
-                async for raw in ws:
+                while True:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), self.idle_timeout_s)
+                    except asyncio.TimeoutError:
+                        how = f"idle for {self.idle_timeout_s:g} s, disconnected"
+                        await ws.close(CLOSE_GOING_AWAY, f"idle for {self.idle_timeout_s:g} s")
+                        break
                     reply = await self.respond(raw)
                     served += 1
                     try:
@@ -167,7 +196,7 @@ class PolicyServer:
                         data = pack(error_reply("encode_error", f"WireError: {exc}"))
                     await ws.send(data)
             except ConnectionClosed as exc:
-                how = str(exc)
+                how = "closed normally" if exc.rcvd is not None and exc.rcvd.code == 1000 else str(exc)
             finally:
                 self._client = None
                 self._log(f"client {peer} disconnected after {served} request(s): {how}")
@@ -203,10 +232,7 @@ class PolicyServer:
                 return await self._reject(ws, reply, CLOSE_POLICY_VIOLATION)
         if self._client is not None:
             self._log(f"client {peer} rejected: busy with another client")
-            reply = error_reply(
-                "busy", "Busy: the server is serving another client (one client at a time); try again later"
-            )
-            return await self._reject(ws, reply, CLOSE_TRY_AGAIN_LATER)
+            return await self._reject(ws, self._busy_reply(), CLOSE_TRY_AGAIN_LATER)
         self._client = ws  # no await between the check and here: no other handler can interleave
         try:
             await ws.send(pack(self.metadata))
@@ -214,6 +240,64 @@ class PolicyServer:
             self._client = None
             raise
         return True
+
+    async def _serve_openpi(self, ws: ServerConnection, peer: str) -> None:
+        """openpi's protocol: metadata on connect, then one observation map in, ``{"actions"}`` out;
+        errors go as a text frame. A new ``prompt`` resets slot 0."""
+        if self.token is not None:
+            given = ws.request.headers.get("Authorization", "") if ws.request is not None else ""
+            if not hmac.compare_digest(given.encode(), f"Api-Key {self.token}".encode()):
+                self._log(f"openpi client {peer} rejected: wrong or missing Api-Key")
+                await ws.send("Unauthorized: wrong or missing Api-Key")
+                await ws.close(CLOSE_POLICY_VIOLATION, "unauthorized")
+                return
+        if self._client is not None:
+            await ws.send(self._busy_reply()["error"])
+            await ws.close(CLOSE_TRY_AGAIN_LATER, "busy")
+            return
+        self._client = ws
+        self._log(f"openpi client {peer} connected")
+        try:
+            await ws.send(pack_openpi({k: v for k, v in self.metadata.items() if k != "type"}))
+            prompt: str | None = None
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), self.idle_timeout_s)
+                except asyncio.TimeoutError:
+                    await ws.close(CLOSE_GOING_AWAY, f"idle for {self.idle_timeout_s:g} s")
+                    return
+                reply, prompt = await self._openpi_reply(raw, prompt)
+                await ws.send(reply)
+        finally:
+            self._client = None
+            self._log(f"openpi client {peer} disconnected")
+
+    async def _openpi_reply(self, raw: Any, prompt: str | None) -> tuple[bytes | str, str | None]:
+        self.requests += 1
+        try:
+            request = unpack(raw, openpi=True)
+            if not isinstance(request, dict):
+                raise BadRequest(f"a request must be a msgpack map, got {type(request).__name__}")
+        except (WireError, BadRequest) as exc:
+            return f"BadRequest: {exc}", prompt
+        obs, asked = from_openpi(request)
+        try:
+            if asked is not None and asked != prompt:
+                await self._call(self.policy.reset, asked, slot=0, seed=None, info=None)
+                prompt = asked
+            start = time.perf_counter()
+            actions = np.asarray(await self._call(self.policy.act_batch, [obs], [0]), dtype=np.float64)
+            timing = {"infer_ms": 1000 * (time.perf_counter() - start)}
+            return pack_openpi({"actions": actions[:1], "server_timing": timing}), prompt
+        except Exception as exc:
+            return self._failure("policy_error", exc)["error"], prompt
+
+    def _busy_reply(self) -> dict[str, Any]:
+        return error_reply(
+            "busy",
+            f"Busy: this server of {self.spec!r} is serving another client (one client at a time); "
+            "try again when that client is done, or start a second server on another port",
+        )
 
     # ------------------------------------------------------------------ requests
 
@@ -265,7 +349,7 @@ class PolicyServer:
         except BadRequest as exc:
             return error_reply("bad_request", f"BadRequest: {exc}")
         except Exception as exc:  # a bug here must not stop the server
-            return error_reply("internal", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return self._failure("internal", exc)
         try:
             if kind == "reset":
                 await self._call(self.policy.reset, instruction, slot=slot, seed=seed, info=info)
@@ -278,7 +362,13 @@ class PolicyServer:
                 raise TypeError(f"act_batch returned an array of dtype {actions.dtype}, not numbers")
             return {"type": "actions", "actions": actions, "server_time_s": elapsed}
         except Exception as exc:
-            return error_reply("policy_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return self._failure("policy_error", exc)
+
+    def _failure(self, code: str, exc: Exception) -> dict[str, Any]:
+        """The error line for the client; the traceback goes to this server's log only."""
+        line = f"{type(exc).__name__}: {exc}"
+        self._log(f"{code}: {line}\n{traceback.format_exc().rstrip()}")
+        return error_reply(code, line)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -335,6 +425,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MAX_MESSAGE_MB,
         help="refuse incoming messages larger than this many MiB",
     )
+    parser.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        help="disconnect a client that sends nothing for this many seconds",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
     return parser.parse_args(argv)
 
@@ -347,6 +443,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.max_message_mb < 1 << 20:
         print(
             f"policies.serve: error: --max-message-mb must be > 0, got {args.max_message_mb}", file=sys.stderr
+        )
+        return 2
+    if not args.idle_timeout_s > 0:
+        print(
+            f"policies.serve: error: --idle-timeout-s must be > 0, got {args.idle_timeout_s}", file=sys.stderr
         )
         return 2
     if not 0 <= args.port < 65536:
@@ -365,12 +466,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         policy = make_policy(args.policy)
-    except (ValueError, ImportError, OSError) as exc:
-        print(f"policies.serve: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # the registry's account (ValueError) or a constructor's failure: one line
+        reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        print(f"policies.serve: error: policy {args.policy!r} cannot be built: {reason}", file=sys.stderr)
         return 2
     log = (lambda text: None) if args.quiet else None
     server = PolicyServer(
-        policy, spec=args.policy, token=token, max_message_bytes=int(args.max_message_mb * MIB), log=log
+        policy,
+        spec=args.policy,
+        token=token,
+        max_message_bytes=int(args.max_message_mb * MIB),
+        idle_timeout_s=args.idle_timeout_s,
+        log=log,
     )
 
     def listening(url: str) -> None:

@@ -22,7 +22,17 @@ from typing import Any
 import msgpack
 import numpy as np
 
-__all__ = ["WireError", "pack", "unpack", "EXT_NDARRAY", "EXT_NPSCALAR"]
+__all__ = [
+    "EXT_NDARRAY",
+    "EXT_NPSCALAR",
+    "OPENPI_KEYS",
+    "WireError",
+    "from_openpi",
+    "pack",
+    "pack_openpi",
+    "to_openpi",
+    "unpack",
+]
 
 EXT_NDARRAY = 1
 EXT_NPSCALAR = 2
@@ -108,6 +118,11 @@ def _decode_array(data: bytes) -> np.ndarray:
         dtype_str, shape, raw = msgpack.unpackb(data, raw=False, use_list=True)
     except Exception as exc:
         raise WireError(f"bad numpy payload: {exc}") from None
+    return _array_from(dtype_str, shape, raw)
+
+
+def _array_from(dtype_str: Any, shape: Any, raw: Any) -> np.ndarray:
+    """A checked, writable array of ``raw`` bytes with that dtype and shape."""
     try:
         dtype = np.dtype(dtype_str)
     except (TypeError, ValueError) as exc:
@@ -138,12 +153,78 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise WireError(f"unknown msgpack extension type {code}")
 
 
-def unpack(data: bytes | bytearray | memoryview) -> Any:
-    """Decode bytes made by :func:`pack`; raises :class:`WireError` for anything malformed."""
+# --- openpi's format -------------------------------------------------------------------------------
+# openpi's websocket policies (the ``openpi-client`` package) send numpy values as plain msgpack maps:
+# ``{b"__ndarray__": True, b"data": raw bytes, b"dtype": dtype.str, b"shape": [...]}`` and
+# ``{b"__npgeneric__": True, b"data": value, b"dtype": dtype.str}``. No extension types, no pickle.
+
+
+def _openpi_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in _ALLOWED_KINDS and not obj.dtype.hasobject:
+        arr = np.ascontiguousarray(obj)
+        return {
+            b"__ndarray__": True,
+            b"data": arr.tobytes(),
+            b"dtype": arr.dtype.str,
+            b"shape": list(arr.shape),
+        }
+    if isinstance(obj, np.generic) and obj.dtype.kind in _ALLOWED_KINDS:
+        return {b"__npgeneric__": True, b"data": obj.item(), b"dtype": obj.dtype.str}
+    raise WireError(f"cannot encode a {type(obj).__name__} in openpi's format")
+
+
+def _openpi_hook(obj: dict) -> Any:
+    if b"__ndarray__" in obj:
+        return _array_from(obj.get(b"dtype"), obj.get(b"shape"), obj.get(b"data"))
+    if b"__npgeneric__" in obj:
+        return _array_from(obj.get(b"dtype"), [], _openpi_scalar_bytes(obj))[()]
+    return obj
+
+
+def _openpi_scalar_bytes(obj: dict) -> bytes:
+    try:
+        return np.asarray(obj[b"data"], dtype=np.dtype(obj[b"dtype"])).tobytes()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"bad numpy scalar: {exc}") from None
+
+
+def pack_openpi(obj: Any) -> bytes:
+    """Encode ``obj`` in openpi's msgpack format; raises :class:`WireError`."""
+    try:
+        return msgpack.packb(obj, default=_openpi_default, use_bin_type=True)
+    except (OverflowError, ValueError) as exc:
+        raise WireError(f"cannot encode: {exc}") from None
+
+
+#: Our observation keys -> openpi's (both directions; other keys K travel as ``observation/K``).
+OPENPI_KEYS = {
+    "rgb_static": "observation/image",
+    "rgb_gripper": "observation/wrist_image",
+    "robot_obs": "observation/state",
+}
+
+
+def to_openpi(obs: Mapping[str, Any], prompt: str) -> dict[str, Any]:
+    """An openpi request from one of our observations and its instruction."""
+    return {**{OPENPI_KEYS.get(k, f"observation/{k}"): v for k, v in obs.items()}, "prompt": prompt}
+
+
+def from_openpi(request: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """(our observation, the prompt) of an openpi request."""
+    ours = {v: k for k, v in OPENPI_KEYS.items()}
+    obs = {ours.get(k, k.removeprefix("observation/")): v for k, v in request.items() if k != "prompt"}
+    prompt = request.get("prompt")
+    return obs, prompt if isinstance(prompt, str) else None
+
+
+def unpack(data: bytes | bytearray | memoryview, *, openpi: bool = False) -> Any:
+    """Decode bytes made by :func:`pack` (or, with ``openpi``, by :func:`pack_openpi` or openpi's
+    own packer); raises :class:`WireError` for anything malformed."""
     if isinstance(data, str):
         raise WireError("expected a binary msgpack message, got text")
+    hooks = {"object_hook": _openpi_hook} if openpi else {"ext_hook": _ext_hook}
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False, use_list=True)
+        return msgpack.unpackb(data, **hooks, raw=False, strict_map_key=False, use_list=True)
     except WireError:
         raise
     except Exception as exc:  # msgpack's ExtraData, FormatError, StackError, UnicodeDecodeError, ...

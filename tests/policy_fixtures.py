@@ -23,3 +23,37 @@ class RaisingPolicy(Policy):
         if self.calls >= 3:
             raise RuntimeError("deliberate failure")
         return np.zeros(7, dtype=np.float32)
+
+
+class ResetRaisingPolicy(RaisingPolicy):
+    """Raises in ``reset``: every unit fails, the run goes on."""
+
+    def reset(self, instruction, *, slot=0, seed=None, info=None) -> None:
+        raise ValueError("cannot reset")
+
+
+class CloseRaisingPolicy(RaisingPolicy):
+    """Acts fine, raises in ``close``: the summary must still be written."""
+
+    def act(self, obs, *, slot=0) -> np.ndarray:
+        return np.zeros(7, dtype=np.float32)
+
+    def close(self) -> None:
+        raise OSError("the server is gone")
+
+
+class InitRaisingPolicy(RaisingPolicy):
+    """Raises in ``__init__`` (a bug in the user's policy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = 1 / 0
+
+
+class CalvinRelativePolicy(CloseRaisingPolicy):
+    """Declares CALVIN's relative actions only."""
+
+    action_conventions = ("pose/relative",)
+
+    def close(self) -> None:
+        pass

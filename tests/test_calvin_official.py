@@ -255,6 +255,51 @@ def test_two_chains_end_to_end_through_the_harness(env):
 
 
 @needs_checkout
+def test_bench_run_env_calvin_env_tags_its_summary_and_leaderboard_row(tmp_path, monkeypatch):
+    import json
+
+    from bench import run
+    from bench.leaderboard import build_leaderboards
+    from bench.results import find_runs, runs_table
+
+    monkeypatch.setenv("CALVIN_ENV_DIR", str(ROOT))
+    out = tmp_path / "runs" / "random_calvin_env"
+    argv = ["--suite", "calvin", "--env", "calvin_env", "--policy", "random", "--chains", "2"]
+    assert run.main([*argv, "--max-steps", "4", "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env"] == "calvin_env" and summary["n_chains"] == 2
+    table = build_leaderboards(runs_table(find_runs([tmp_path / "runs"])), include_published=False)["calvin"]
+    assert list(table["env"]) == ["calvin_env"]
+
+
+def test_bench_run_env_calvin_env_without_a_checkout_is_one_line(tmp_path, monkeypatch, capsys):
+    from bench import run
+
+    monkeypatch.delenv("CALVIN_ENV_DIR", raising=False)
+    monkeypatch.setattr(checkout, "_installed_root", lambda: None)
+    out = tmp_path / "run"
+    code = run.main(
+        [
+            "--suite",
+            "calvin",
+            "--env",
+            "calvin_env",
+            "--policy",
+            "random",
+            "--chains",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and "git clone https://github.com/mees/calvin_env" in err
+    assert "--resume" not in err  # nothing was kept, so the same command can run again
+    assert not (out / "config.json").exists()
+
+
+@needs_checkout
 def test_camera_images_and_render(env):
     cams = make_calvin_env(
         "calvin_env", "B", static_size=48, gripper_size=24, render_mode="rgb_array", calvin_env_dir=str(ROOT)

@@ -165,10 +165,10 @@ def test_load_train_log_jsonl_and_csv(tmp_path: Path) -> None:
 def test_bad_train_log_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "train_log.jsonl"
     path.write_text('{"step": 1, "loss": 1.0}\n{"loss": 0.5}\n')
-    with pytest.raises(RunFormatError, match=r"train_log.jsonl:2: key 'step'"):
+    with pytest.raises(RunFormatError, match=r"train_log.jsonl: line 2: key 'step'"):
         load_train_log(path)
     path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo\n')
-    with pytest.raises(RunFormatError, match=r"train_log.jsonl:2: not valid JSON"):
+    with pytest.raises(RunFormatError, match=r"train_log.jsonl: line 2 is not valid JSON"):
         load_train_log(path)
 
 

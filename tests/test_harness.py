@@ -62,6 +62,10 @@ class FakeEnv:
         self.t += 1
         if self.state.get("die_at") == self.t:
             os._exit(3)
+        once = self.state.get("die_once_at")  # (step, flag file): dies while the file exists
+        if once and once[0] == self.t and os.path.exists(once[1]):
+            os.unlink(once[1])
+            os._exit(3)
         if self.state.get("hang_at") == self.t:
             time.sleep(60)
         success = self.task is not None and self.rng.random() < 0.12 * (1.0 + action[0])
@@ -267,9 +271,9 @@ def test_dying_and_hanging_workers_are_replaced():
     chains[1] = FakeChain(1, {"die_at": 3}, chains[1].tasks)
     chains[3] = FakeChain(3, {"hang_at": 2}, chains[3].tasks)
     records = evaluate(SeededPolicy(), chains, seed=2, workers=2, max_steps=40, worker_timeout_s=1.5)
-    assert records[1]["stop_reason"] == "error:worker process died (exit code 3)"
+    assert records[1]["stop_reason"] == "error:worker died: its process exited with code 3"
     assert records[1]["steps"] == [3] and records[1]["completed"] == 0
-    assert records[3]["stop_reason"].startswith("error:worker sent nothing")
+    assert records[3]["stop_reason"].startswith("error:worker died: sent nothing")
     healthy = evaluate(SeededPolicy(), [chains[i] for i in (0, 2, 4)], seed=2, max_steps=40)
     assert strip([records[i] for i in (0, 2, 4)]) == strip(healthy)
 
@@ -394,10 +398,9 @@ def test_cli_bad_input(tmp_path, capsys, extra, message):
 
 
 def test_cli_unknown_suite(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli(["--policy", "test-seeded", "--out", str(tmp_path), "--suite", "libero"])
-    assert exc.value.code == 2
-    assert "invalid choice: 'libero'" in capsys.readouterr().err
+    assert cli(["--policy", "test-seeded", "--out", str(tmp_path), "--suite", "libero"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown suite 'libero'; valid: calvin, simpler, real" in err and len(err.splitlines()) == 1
 
 
 def test_cli_refuses_previous_run(tmp_path, capsys):
@@ -405,7 +408,7 @@ def test_cli_refuses_previous_run(tmp_path, capsys):
     before = (tmp_path / "episodes.jsonl").stat()
     assert cli(["--policy", "test-seeded", "--out", str(tmp_path), "--chains", "2"]) == 2
     err = capsys.readouterr().err
-    assert str(tmp_path / "episodes.jsonl") in err and "another --out" in err
+    assert str(tmp_path) in err and "holds episodes.jsonl" in err and "nothing there is overwritten" in err
     assert (tmp_path / "episodes.jsonl").read_text() == '{"chain": 0}\n'
     assert (tmp_path / "episodes.jsonl").stat().st_mtime_ns == before.st_mtime_ns
     assert not (tmp_path / "summary.json").exists() and not (tmp_path / "config.json").exists()

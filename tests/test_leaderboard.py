@@ -211,13 +211,13 @@ def test_cli_writes_markdown_and_csv(roots: Path, tmp_path: Path, capsys: pytest
     assert leaderboard.main([str(roots), "--out", str(out), "--quiet"]) == 0
     markdown = (out / "leaderboard.md").read_text()
     assert markdown.startswith("# Leaderboard") and "## CALVIN-style long-horizon evaluation" in markdown
-    header = "| # | policy | split | scene | chains | 1 | 2 | 3 | 4 | 5 | avg len | source |"
+    header = "| # | policy | split | scene | env | chains | 1 | 2 | 3 | 4 | 5 | avg len | source |"
     assert header in markdown
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2] not in "#-"]
-    assert rows[0].startswith("| 1 | strong | - | D | 10 | 1.000 [")
+    assert rows[0].startswith("| 1 | strong | - | D | ours | 10 | 1.000 [")
     lo, hi = wilson(9, 10)
     assert f"| 0.900 [{lo:.2f}, {hi:.2f}] |" in rows[0] and "| 4.70 [" in rows[0]
-    assert "| RoboVLMs KosMos P.H. *(published)* | ABC->D | D | - | 0.980 | 0.936 |" in markdown
+    assert "| RoboVLMs KosMos P.H. *(published)* | ABC->D | D | calvin_env | - | 0.980 | 0.936 |" in markdown
     assert sum("published" in row for row in rows) == 6
     csv = pd.read_csv(out / "leaderboard_calvin.csv")
     assert list(csv["avg_len"]) == sorted(csv["avg_len"], reverse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench import run, rundir, session
 from tests.test_harness import FakeChain, FakeEnvFactory, fake_chains, instruction_for, strip
 
 ray = pytest.importorskip("ray")
@@ -45,10 +45,10 @@ def fake_cli(argv, chains, **kwargs):
 
 
 def test_ray_option_parsing_and_usage_errors(tmp_path, capsys, monkeypatch):
-    assert run.parse_args(["--policy", "expert", "--ray"]).ray == "local"
-    assert run.parse_args(["--ray", "--quiet"]).ray == "local"
-    assert run.parse_args(["--ray", "ray://head:10001"]).ray == "ray://head:10001"
-    assert run.parse_args([]).ray is None
+    assert session.parse(["--policy", "expert", "--ray"])[1].ray == "local"
+    assert session.parse(["--ray", "--quiet"])[1].ray == "local"
+    assert session.parse(["--ray", "ray://head:10001"])[1].ray == "ray://head:10001"
+    assert session.parse([])[1].ray is None
     argv = ["--policy", SEEDED, "--chains", "2", *COMMON, "--ray", "--out", str(tmp_path / "o")]
     assert fake_cli([*argv, "--workers", "2"], fake_chains(2)) == 2
     err = capsys.readouterr().err
@@ -92,7 +92,7 @@ def test_dead_actor_fails_only_its_chain_and_resume_on_ray(local_ray, tmp_path):
     assert fake_cli([*args, "--ray", "--out", str(tmp_path / "ray")], doomed) == 0
     remote = records(tmp_path / "ray")
     dead = remote.pop(victim["chain"])
-    assert dead["stop_reason"].startswith("error:Ray actor died: ")
+    assert dead["stop_reason"].startswith("error:worker died: Ray actor died: ")
     assert dead["completed"] == k and dead["steps"] == [*victim["steps"][:k], 0]
     assert remote == {c: r for c, r in local.items() if c != victim["chain"]}
     summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
@@ -102,6 +102,7 @@ def test_dead_actor_fails_only_its_chain_and_resume_on_ray(local_ray, tmp_path):
     folder = tmp_path / "resumed"
     folder.mkdir()
     shutil.copy(tmp_path / "w1" / "config.json", folder)
+    shutil.copy(tmp_path / "w1" / rundir.MARKER_FILE, folder)
     lines = (tmp_path / "w1" / "episodes.jsonl").read_text().splitlines(keepends=True)
     (folder / "episodes.jsonl").write_text("".join(lines[:2]))
     assert fake_cli(["--resume", str(folder), "--ray", "--quiet"], chains) == 0
@@ -125,3 +126,22 @@ def test_fail_fast_and_env_failure_on_ray(local_ray, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "could not build its env or policy" in err and "OSError: no display" in err
     assert not (broken / "episodes.jsonl").exists(), "an empty episodes.jsonl would block a rerun"
+
+
+def test_any_suite_runs_on_ray(local_ray, tmp_path):
+    from bench.suites import SUITES, register_suite
+
+    register_suite("toy", "tests.toy_suite:ToySuite")
+    try:
+        base = ["--suite", "toy", "--policy", SEEDED, "--count", "4", "--quiet", "--record", "1"]
+        assert run.main([*base, "--out", str(tmp_path / "w1")]) == 0
+        assert run.main([*base, "--ray", "--out", str(tmp_path / "ray")]) == 0
+    finally:
+        SUITES.pop("toy")
+
+    def games(folder):
+        recs = [json.loads(x) for x in (folder / "episodes.jsonl").read_text().splitlines()]
+        return sorted((r["game"], r["success"], r["steps"], r.get("video")) for r in recs)
+
+    assert games(tmp_path / "ray") == games(tmp_path / "w1")
+    assert (tmp_path / "ray" / "videos").is_dir() and len(list((tmp_path / "ray" / "videos").iterdir())) == 1

@@ -28,7 +28,7 @@ def test_session_over_the_simulator_with_a_scripted_operator():
     ]
     assert operator.prepared == [(r["task"], r["trial"]) for r in records]
     assert all(r["success"] and r["stop_reason"] == "terminated" for r in records)
-    summary = summarize_real(records, "expert")
+    summary = summarize_real(records)
     assert summary["success_rate"] == 1.0 and summary["per_task"]["open_drawer"]["trials"] == 2
     assert 0.3 < summary["per_task"]["open_drawer"]["ci_low"] < 0.4  # Wilson for 2/2
 
@@ -59,10 +59,17 @@ def test_cli_resume_and_errors(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["suite"] == "real" and summary["n_trials"] == 2 and summary["success_rate"] == 0.0
     assert run_main(base) == 2
-    assert "pass --resume" in capsys.readouterr().err
-    assert run_main([*base[:-4], "--trials", "2", "--resume", "--out", str(out)]) == 0
+    assert f"continue it with --resume {out}" in capsys.readouterr().err
+    # an interrupted session (summary missing, one trial left) resumes; its options stay
+    lines = (out / "episodes.jsonl").read_text().splitlines(keepends=True)
+    (out / "episodes.jsonl").write_text(lines[0])
+    (out / "summary.json").unlink()
+    assert run_main(["--resume", str(out), "--trials", "2"]) == 2
+    assert "takes --trials from its config.json" in capsys.readouterr().err
+    assert run_main(["--resume", str(out), "--quiet"]) == 0
     lines = (out / "episodes.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and len({(json.loads(x)["task"], json.loads(x)["trial"]) for x in lines}) == 4
+    assert len(lines) == 2 and len({(json.loads(x)["task"], json.loads(x)["trial"]) for x in lines}) == 2
+    assert json.loads((out / "summary.json").read_text())["resumed_trials"] == 1
     tasks.write_text(json.dumps([{"task": "x"}]))
     assert run_main([*base[:-1], str(tmp_path / "o2")]) == 2
     assert "entry 0 needs string keys 'task' and 'instruction'" in capsys.readouterr().err
@@ -84,7 +91,7 @@ def test_a_crashing_policy_fails_the_trial_only():
         SimRobot(), RaisingPolicy(), TASKS[:1], OracleOperator(), trials=2, max_steps=5, seed=0
     )
     assert [r["success"] for r in records] == [False, False]
-    assert records[0]["stop_reason"].startswith("error:RuntimeError")
+    assert records[0]["stop_reason"].startswith("error:policy 'policy' raised RuntimeError: deliberate")
     with pytest.raises(ValueError, match="no official chain starts with task"):
         SimRobot().reset(options={"task": "stack_block"})
 

@@ -95,7 +95,7 @@ def test_resume_errors(full_run, tmp_path, capsys):
     assert run_main(["--resume", str(full_run)]) == 2
     assert "the run is complete" in capsys.readouterr().err
     assert run_main(["--resume", str(tmp_path)]) == 2
-    assert "no config.json there" in capsys.readouterr().err
+    assert "is not a run folder (no bench_run.json)" in capsys.readouterr().err
     assert run_main(["--scene", "D"]) == 2
     assert "--policy and --out are required" in capsys.readouterr().err
 

@@ -3,13 +3,17 @@ policy fails it."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import video
+from bench.merge import main as merge_main
 from bench.regression import Baseline, assert_no_regression
+from bench.session import main as run_main
 from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
 from policies.expert import ExpertPolicy
 
@@ -60,3 +64,28 @@ def test_expert_passes_and_broken_gripper_fails(tmp_path) -> None:
     broken = _run("tests.test_simpler_regression:GripperNeverCloses", tmp_path / "broken")
     with pytest.raises(AssertionError, match="task:put_carrot_on_plate"):
         assert_no_regression(broken, BASELINE, min_task_trials=10)
+
+
+# --- the suite through bench.run's shared features ----------------------------------------------
+
+
+def _outcomes(folder):
+    lines = [json.loads(x) for x in (folder / "episodes.jsonl").read_text().splitlines()]
+    return sorted((r["task"], r["episode"], r["success"], r["steps"], r["seed"]) for r in lines)
+
+
+@pytest.mark.slow  # about 40 s of CPU: three SimplerEnv runs
+def test_simpler_videos_shards_and_merge(tmp_path):
+    base = ["--suite", "simpler", "--policy", "expert", "--tasks", "close_drawer_middle"]
+    base += ["--episodes-per-variant", "2", "--quiet", "--image-size", "64"]
+    assert run_main([*base, "--out", str(tmp_path / "all")]) == 0
+    for i in range(2):
+        assert run_main([*base, "--shard", f"{i}/2", "--record", "1", "--out", str(tmp_path / f"s{i}")]) == 0
+    records = [json.loads(x) for x in (tmp_path / "s1" / "episodes.jsonl").read_text().splitlines()]
+    name = f"close_drawer_middle_base_001{video.video_suffix()}"
+    assert [r["episode"] for r in records] == [1] and records[0]["video"] == name
+    assert (tmp_path / "s1" / "videos" / name).stat().st_size > 0
+    assert merge_main([str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m")]) == 0
+    assert _outcomes(tmp_path / "m") == _outcomes(tmp_path / "all")
+    merged = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert merged["suite"] == "simpler" and merged["n_episodes"] == 2 and merged["merged_shards"] == 2

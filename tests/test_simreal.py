@@ -275,16 +275,6 @@ def test_real_results_column_order_quotes_and_missing_file(tmp_path: Path) -> No
 # --- SimplerEnv-style runs -------------------------------------------------------------------------
 
 
-def test_groups_agree_with_the_suite() -> None:
-    # bench.simreal keeps its own copy of the task groups (it reads runs without importing the simulator).
-    suite = pytest.importorskip("envs.simpler.tasks")
-    assert list(suite.GROUPS) == list(SIMPLER_GROUPS)
-    assert {g: tuple(t) for g, t in suite.GROUPS.items()} == {g: t for g, (_, t) in SIMPLER_GROUPS.items()}
-    assert {t: suite.TASKS[t].family for t in suite.TASKS} == {
-        t: family for family, tasks in SIMPLER_GROUPS.values() for t in tasks
-    }
-
-
 def test_simpler_rows_group_and_task_level(tmp_path: Path) -> None:
     # Variant aggregation, 10 trials per variant. pick_can_horizontal: 9 counting variants with
     # 5 successes each (aggregate 0.5), camera variants 1 and 3 (camera 0.2); vertical: 7 each (0.7),

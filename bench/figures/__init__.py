@@ -81,12 +81,12 @@ from bench.simreal import (
     FAMILIES,
     MODES,
     REFERENCE_CSV,
-    SIMPLER_SUITE,
     load_real_results,
     mmrv,
     pearson_r,
     validate_simpler_summary,
 )
+from bench.suites import scoring_of
 
 __all__ = [
     "COLUMN_WIDTH_IN",
@@ -196,17 +196,20 @@ def make_figures(
     shards = [run for run in loaded if is_shard(run)]
     if shards:
         log(f"left out {len(shards)} shard run(s); figures use merged runs (python -m bench.merge)")
-    calvin = [run for run in loaded if run["summary"]["suite"] == "calvin" and not is_shard(run)]
+    calvin = [run for run in loaded if scoring_of(run["summary"]["suite"]) == "chains" and not is_shard(run)]
     simpler = []
     for run in loaded:
-        if run["summary"]["suite"] == SIMPLER_SUITE and not is_shard(run):
+        if scoring_of(run["summary"]["suite"]) == "episodes" and not is_shard(run):
             try:
                 validate_simpler_summary(run["summary"], run["path"] / "summary.json")
             except ValueError as exc:
                 log(f"skipped run: {exc}")
                 continue
             simpler.append(run)
-    others = sorted({run["summary"]["suite"] for run in loaded} - {"calvin", SIMPLER_SUITE})
+    drawn = ("chains", "episodes")
+    others = sorted(
+        {run["summary"]["suite"] for run in loaded if scoring_of(run["summary"]["suite"]) not in drawn}
+    )
     if others:
         log(f"no figures for suite(s) {', '.join(others)} yet; their runs are left out")
     with warnings.catch_warnings():

@@ -86,6 +86,7 @@ from bench.regression.counts import (
     SettingMismatch,
     chain_selection,
 )
+from bench.suites import scoring_of
 
 # ----------------------------------------------------------------------------- running and asserting
 
@@ -110,13 +111,13 @@ def evaluate_for_regression(
         engine_kwargs: Passed to :func:`bench.calvin_eval.evaluate_chains` (e.g. ``make_env``).
     """
     from bench.calvin_eval import evaluate_chains
-    from bench.run import SUITES, load_calvin_chains
+    from bench.suites.calvin import SCENES, load_calvin_chains
     from policies.registry import make_policy
 
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; valid: {', '.join(SUITES)}")
-    if scene not in SUITES[suite]:
-        raise ValueError(f"unknown scene {scene!r} for suite {suite}; valid: {', '.join(SUITES[suite])}")
+    if scoring_of(suite) != "chains":
+        raise ValueError(f"evaluate_for_regression plays chains of 5 instructions; suite {suite!r} has none")
+    if scene not in SCENES:
+        raise ValueError(f"unknown scene {scene!r} for suite {suite}; valid: {', '.join(SCENES)}")
     pool = load_calvin_chains(None, 0)
     ids = list(range(chains)) if isinstance(chains, int) else [int(i) for i in chains]
     if not ids or any(not 0 <= i < len(pool) for i in ids):

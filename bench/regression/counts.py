@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench import rundir
+from bench.suites import scoring_of
 
 #: Subtasks per CALVIN chain: the ``in_a_row`` metrics are ``1..HORIZON``.
 HORIZON = 5
@@ -143,7 +145,7 @@ class Counts:
         summary = _read_json(summary_path)
         if not isinstance(summary, dict):
             raise BaselineError(f"{summary_path}: must hold a JSON object, got {type(summary).__name__}")
-        if summary.get("suite") == "simpler":
+        if scoring_of(summary.get("suite")) == "episodes":
             return _simpler_counts(run_dir, summary)
         episodes_path = run_dir / "episodes.jsonl"
         setting = _summary_setting(summary)
@@ -189,7 +191,7 @@ def _simpler_counts(run_dir: Path, summary: Mapping[str, Any]) -> Counts:
             entry[1] += 1
     except (KeyError, TypeError) as exc:
         raise BaselineError(f"{episodes_path}: malformed episode record: {exc}") from None
-    setting = {"suite": "simpler", "scene": str(summary.get("mode", "visual_matching"))}
+    setting = {"suite": str(summary["suite"]), "scene": str(summary.get("mode", "visual_matching"))}
     setting.update({k: summary[k] for k in ("policy", "seed") if k in summary})
     return Counts(
         n_chains=len(records),
@@ -240,33 +242,16 @@ def _counts_from_summary(summary: Mapping[str, Any], where: Path, setting: dict[
 
 def _read_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        return rundir.read_json(path)
+    except rundir.RunFolderError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BaselineError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise BaselineError(f"{path}: line {lineno} is not a JSON object")
-            records.append(record)
-    return records
+    try:
+        return rundir.read_jsonl(path)
+    except rundir.RunFolderError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 _TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
@@ -329,7 +314,7 @@ class Baseline:
     @classmethod
     def from_counts(cls, counts: Counts, command: str | None = None) -> Baseline:
         """A new baseline of ``counts``, stamped with the package version, git commit and time."""
-        from bench.run import run_info
+        from bench.rundir import run_info
 
         info = run_info()
         created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -361,10 +346,7 @@ class Baseline:
         """Write the baseline as JSON (folders are created); returns the path."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(out)
-        return out
+        return rundir.write_json_atomic(out, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> Baseline:

@@ -25,3 +25,17 @@ def make_calvin_env(backend: str, scene: str, **options: Any) -> gym.Env:
 
         return CalvinOfficialEnv(scene=scene, **options)
     raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+
+
+def check_backend(backend: str, scene: str) -> None:
+    """Raise (one line saying how to fix it) unless ``backend`` can build ``scene`` here.
+
+    Cheap: for ``calvin_env`` it finds and verifies the checkout without starting PyBullet, so a
+    harness can refuse a run before it writes anything.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if backend == "calvin_env":
+        from envs.calvin.official.checkout import check_scene, find_checkout
+
+        check_scene(find_checkout(), scene)

@@ -18,12 +18,14 @@ class ExpertPolicy(Policy):
 
     It reads the task from ``info["task"]`` when the harness gives it, else it maps the
     instruction back to its task; the scene layout comes from ``info["scene"]`` (default D).
-    With ``info["suite"] == "simpler"`` it follows :mod:`policies.expert.simpler_scripts` instead
-    (SimplerEnv's delta-pose actions; ``action_mode`` does not apply there).
+    When the reset info names the episode's objects (``info["objects"]``, as SimplerEnv-style
+    episodes do) it follows :mod:`policies.expert.simpler_scripts` instead (SimplerEnv's delta-pose
+    actions; ``action_mode`` does not apply there).
     """
 
     needs_images = False
     action_mode = "absolute"  # see policies.expert.controller
+    action_conventions = ("pose/absolute", "delta_pose/relative_gripper", "delta_pose/absolute_gripper")
 
     def __init__(self) -> None:
         self._pending: dict[int, tuple[str, str]] = {}
@@ -39,14 +41,14 @@ class ExpertPolicy(Policy):
         info: Mapping[str, Any] | None = None,
     ) -> None:
         info = dict(info or {})
-        if info.get("suite") == "simpler":
+        if "objects" in info:  # a SimplerEnv-style episode: its script needs the objects' names
             if info.get("continuing") and slot in self._simpler:
                 return  # a mid-episode instruction change: the script already covers it
             from policies.expert.simpler_scripts import SimplerScript
 
             for key in ("task", "episode", "objects"):
                 if key not in info:
-                    raise ValueError(f"expert: the simpler suite's reset info lacks {key!r}")
+                    raise ValueError(f"expert: a reset info with 'objects' lacks {key!r}")
             self._simpler[slot] = SimplerScript(info["task"], int(info["episode"]), tuple(info["objects"]))
             return
         self._simpler.pop(slot, None)

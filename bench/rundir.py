@@ -1,0 +1,348 @@
+"""Run folders: atomic writes, JSONL records that survive a kill, a folder lock, the marker and provenance.
+
+Every tool that writes a folder of results (``bench.run``, ``bench.merge``, the trainer, the policies'
+servers) goes through this module, so a folder is never left half written and a run that was killed
+can be read back. It uses the standard library only and imports nothing else from ``bench``: the
+trainer and the policies import it too.
+
+A *run folder* is one that holds :data:`MARKER_FILE`, a small JSON file of our own naming the tool and
+the folder's format version. A new run refuses a folder that holds anything else, so another tool's
+files (a checkpoint's ``config.json``) are never overwritten; a resume refuses a folder without the
+marker or with another format version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+#: The marker that makes a folder a run folder of ours.
+MARKER_FILE = "bench_run.json"
+#: Version of the run-folder layout; a resume refuses folders of another version.
+FORMAT_VERSION = 1
+#: The lock file taken while a process writes the folder.
+LOCK_FILE = ".bench_run.lock"
+CONFIG_FILE = "config.json"
+
+
+class RunFolderError(ValueError):
+    """A run folder or one of its files is unusable; the message names the file and the problem."""
+
+
+class RunFolderLocked(RunFolderError):
+    """Another process holds the folder's lock."""
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+def plain_json(value: Any) -> Any:
+    """``json`` fallback: numpy scalars and arrays (anything with ``tolist``) as plain values, paths as text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """``json.dumps`` with :func:`plain_json` for numpy values."""
+    return json.dumps(obj, indent=indent, default=plain_json)
+
+
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a result file is as readable as any other
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON atomically (numpy scalars and arrays become plain JSON values)."""
+    return write_text_atomic(path, dumps(obj, indent=indent) + "\n")
+
+
+def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one record as one line: a single write, then flush and fsync, so a kill cuts at most it."""
+    line = dumps(dict(record)) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing, unreadable or malformed file raises :class:`RunFolderError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """:func:`read_json` for files that must hold one JSON object."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_jsonl(path: str | Path, *, truncate_cut_line: bool = False) -> list[dict[str, Any]]:
+    """The records of a JSONL file: :func:`read_jsonl_numbered` without the line numbers."""
+    return [record for _, record in read_jsonl_numbered(path, truncate_cut_line=truncate_cut_line)]
+
+
+def read_jsonl_numbered(
+    path: str | Path, *, truncate_cut_line: bool = False
+) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of a JSONL file, one JSON object per line (blank lines skipped).
+
+    A last line without its newline is what a kill leaves: it is dropped when it does not parse
+    (and, with ``truncate_cut_line``, cut from the file so that appending can go on); when it does
+    parse it is kept (and, with ``truncate_cut_line``, given its newline). Any other bad line, or a
+    line that is not an object, raises :class:`RunFolderError` with the file and line number.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    good_end = raw.rfind(b"\n") + 1
+    lines = raw[:good_end].split(b"\n")[:-1] if good_end else []
+    records = [(n, _parse_line(path, n, line)) for n, line in enumerate(lines, 1) if line.strip()]
+    tail = raw[good_end:]
+    if tail.strip():
+        try:
+            last = _parse_line(path, len(lines) + 1, tail)
+        except RunFolderError:
+            last = None
+        if last is not None:
+            records.append((len(lines) + 1, last))
+        if truncate_cut_line:
+            with open(path, "r+b") as handle:
+                if last is None:
+                    handle.truncate(good_end)
+                else:
+                    handle.seek(0, os.SEEK_END)
+                    handle.write(b"\n")
+    elif tail and truncate_cut_line:
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+    return records
+
+
+def _parse_line(path: Path, lineno: int, line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise RunFolderError(f"{path}: line {lineno} is not valid JSON ({reason})") from None
+    if not isinstance(record, dict):
+        raise RunFolderError(f"{path}: line {lineno} is not a JSON object (got {type(record).__name__})")
+    return record
+
+
+# --- the lock ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def locked(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (``flock`` on :data:`LOCK_FILE`) for the ``with`` block.
+
+    A second holder is refused at once with :class:`RunFolderLocked`, naming the folder and the pid
+    that holds it. The lock goes away with the process, so a killed run never leaves it behind.
+    """
+    folder = Path(folder)
+    lock_path = folder / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunFolderError(f"{folder}: cannot create the lock file ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise RunFolderLocked(
+                f"{folder} is locked by another process (pid {holder}): it is being written; "
+                "wait for it to finish or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+# --- the marker, creating and opening ------------------------------------------------------------------
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    return (Path(folder) / MARKER_FILE).is_file()
+
+
+def check_new_run_folder(folder: str | Path) -> Path:
+    """Check, writing nothing but the folder itself, that ``folder`` can become a new run folder.
+
+    Refused with :class:`RunFolderError`: a folder that is already a run folder (resume it instead),
+    one that holds anything else (never overwritten), one that cannot be created or written.
+    """
+    folder = Path(folder)
+    if is_run_folder(folder):
+        raise RunFolderError(
+            f"{folder} already holds a run ({MARKER_FILE} exists): continue it with --resume {folder}, "
+            "or pick another --out"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        present = sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise RunFolderError(
+            f"output folder {str(folder)!r} cannot be created or written: {exc.strerror or exc}"
+        ) from None
+    if present:
+        shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+        raise RunFolderError(
+            f"output folder {str(folder)!r} is not empty and not a run folder (holds {shown}); "
+            "nothing there is overwritten: pick a new or empty folder"
+        )
+    return folder
+
+
+def create_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Path:
+    """:func:`check_new_run_folder`, then write the marker: ``folder`` is now a run folder."""
+    folder = check_new_run_folder(folder)
+    write_json_atomic(folder / MARKER_FILE, {"tool": tool, "format_version": FORMAT_VERSION})
+    return folder
+
+
+def open_run_folder(folder: str | Path) -> dict[str, Any]:
+    """Check that ``folder`` is a run folder of this format and return its ``config.json``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: no such folder")
+    marker_path = folder / MARKER_FILE
+    if not marker_path.is_file():
+        if (folder / CONFIG_FILE).is_file():
+            raise RunFolderError(
+                f"{folder} has no {MARKER_FILE}: it was written by an older bench.run or by another tool, "
+                "and cannot be resumed; start a new run"
+            )
+        raise RunFolderError(f"{folder} is not a run folder (no {MARKER_FILE})")
+    marker = read_json_object(marker_path)
+    version = marker.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RunFolderError(
+            f"{marker_path}: run-folder format {version!r}, this version reads format {FORMAT_VERSION}; "
+            "start a new run"
+        )
+    return read_json_object(folder / CONFIG_FILE)
+
+
+# --- provenance --------------------------------------------------------------------------------------
+
+
+def git_commit(repo: str | Path | None = None) -> str | None:
+    """The commit of the checkout holding this package (or ``repo``), or None outside a git checkout."""
+    where = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def package_version() -> str:
+    """The installed ``robovlm-bench`` version, or the source tree's when it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("robovlm-bench")
+    except metadata.PackageNotFoundError:
+        from bench import __version__
+
+        return __version__
+
+
+def run_info() -> dict[str, Any]:
+    """Package version, git commit, Python, platform and machine: what produced a run."""
+    return {
+        "version": package_version(),
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": {
+            "hostname": platform.node(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+    }
+
+
+def policy_record(policy: Any) -> dict[str, Any]:
+    """The policy's class and provenance (checkpoint and hash, where it has one), for ``config.json``."""
+    record: dict[str, Any] = {"policy_class": type(policy).__qualname__}
+    provenance = getattr(policy, "provenance", None)
+    if callable(provenance):
+        try:
+            record["policy_provenance"] = provenance()
+        except Exception as exc:  # provenance is informational: never fail a run over it
+            record["policy_provenance"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return record
+
+
+def write_config(folder: str | Path, config: Mapping[str, Any], policy: Any = None) -> dict[str, Any]:
+    """Write ``config.json``: the run's options plus :func:`run_info` and, given one, the policy's record."""
+    full = {**config, **run_info(), **(policy_record(policy) if policy is not None else {})}
+    write_json_atomic(Path(folder) / CONFIG_FILE, full)
+    return full

@@ -1,0 +1,171 @@
+"""The SimplerEnv-style suite: episodes per task and variant, scored per task, group and overall.
+
+Units are episodes (key: ``task/variant/episode``); the protocol is :mod:`bench.simpler.evaluate`,
+the summary :mod:`bench.simpler.summary`. ``--real-results FILE`` prints MMRV and Pearson r against
+the real-world table over the SimplerEnv runs next to the run folder (see ``python -m bench.simreal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.engine import Player
+from bench.suites import CommonOptions, Suite, UsageError, option
+
+
+@dataclass
+class SimplerOptions:
+    mode: str = option("visual_matching", "visual_matching or variant_aggregation")
+    tasks: str | None = option(None, "comma-separated tasks, groups or families (default: all 15 tasks)")
+    variants: str | None = option(
+        None, "comma-separated subset of the mode's variants (default: all of them)"
+    )
+    episodes_per_variant: int | None = option(
+        None, "episodes per task and variant (default: the reference's: 25 per can orientation, ...)"
+    )
+    image_size: int = option(224, "camera image size (pixels, square)")
+    wrist_camera: bool = option(False, "also render a wrist camera (rgb_gripper)")
+    official: bool = option(
+        False, "run ManiSkill3's own ports of the Bridge tasks (downloaded assets; see envs.simpler.official)"
+    )
+    real_results: str | None = option(
+        None, "CSV of real-world success rates: print MMRV and Pearson r afterwards"
+    )
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def resolve(opts: SimplerOptions) -> tuple[list[str], list[str]]:
+    """(task names, variant names) of a run; raises :class:`UsageError` naming the valid choices."""
+    from envs.simpler import check_mode, select_tasks
+
+    try:
+        mode_variants = check_mode(opts.mode)
+        tasks = [t.name for t in select_tasks(_split(opts.tasks))]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    variants = list(mode_variants)
+    chosen = _split(opts.variants)
+    if chosen:
+        bad = [v for v in chosen if v not in mode_variants]
+        if bad:
+            raise UsageError(f"variant(s) {bad} not in mode {opts.mode}; valid: {', '.join(mode_variants)}")
+        variants = [v for v in mode_variants if v in chosen]
+    return tasks, variants
+
+
+class SimplerSuite(Suite):
+    name = "simpler"
+    description = (
+        "SimplerEnv-style tasks (Google robot, WidowX/Bridge) with visual-matching and variant modes"
+    )
+    options = SimplerOptions
+    unit_noun = "episode"
+    scoring = "episodes"
+
+    def check(self, opts: SimplerOptions, common: CommonOptions) -> None:
+        tasks, _ = resolve(opts)
+        if opts.episodes_per_variant is not None and opts.episodes_per_variant < 1:
+            raise UsageError(f"--episodes-per-variant must be >= 1, got {opts.episodes_per_variant}")
+        if opts.image_size < 16:
+            raise UsageError(f"--image-size must be >= 16, got {opts.image_size}")
+        if opts.official:
+            from envs.simpler.official import OFFICIAL_IDS, OfficialAssetsMissing, require_assets
+
+            bad = [t for t in tasks if t not in OFFICIAL_IDS]
+            if bad:
+                raise UsageError(f"--official: no official port of {bad}; valid: {', '.join(OFFICIAL_IDS)}")
+            if opts.mode != "visual_matching":
+                raise UsageError(
+                    "--official runs visual matching only (the real backgrounds are composited in)"
+                )
+            if (common.policy or "").split(":")[0] == "expert":
+                raise UsageError(
+                    "--official: the scripted expert needs privileged state these tasks do not expose"
+                )
+            try:
+                require_assets()
+            except OfficialAssetsMissing as exc:
+                raise UsageError(str(exc)) from None
+
+    def plan(self, opts: SimplerOptions, common: CommonOptions) -> list[Any]:
+        from bench.simpler.evaluate import plan_episodes
+
+        tasks, variants = resolve(opts)
+        return plan_episodes(tasks, variants, opts.episodes_per_variant)
+
+    def unit_key(self, unit: Any) -> str:
+        return str(unit)
+
+    def record_key(self, record: Mapping[str, Any]) -> str:
+        return f"{record['task']}/{record['variant']}/{int(record['episode'])}"
+
+    def needed_conventions(self, opts: SimplerOptions, common: CommonOptions, policy: Any) -> dict[str, str]:
+        from envs.simpler.tasks import FAMILIES, TASKS
+
+        tasks, _ = resolve(opts)
+        return {f"task {t}": f"delta_pose/{FAMILIES[TASKS[t].family].gripper}_gripper" for t in tasks}
+
+    def record_mismatch(self, record: Mapping[str, Any], unit: Any, common: CommonOptions) -> str | None:
+        expected = unit.seed(common.seed)
+        if record.get("seed") != expected:
+            return f"its seed {record.get('seed')} is not this run's {expected}"
+        return None
+
+    def player(
+        self, opts: SimplerOptions, common: CommonOptions, policy: Any, video_dir: Path | None
+    ) -> Player:
+        from bench.simpler.evaluate import EpisodePlayer
+
+        cameras = ("static", "wrist") if opts.wrist_camera else ("static",)
+        if not getattr(policy, "needs_images", True):
+            cameras = ()
+        return EpisodePlayer(
+            common.seed,
+            cameras,
+            opts.image_size,
+            opts.official,
+            None if video_dir is None else str(video_dir),
+        )
+
+    def summarize(self, opts: SimplerOptions, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        from bench.simpler.summary import summarize
+
+        return {"mode": opts.mode, "episodes_per_variant": opts.episodes_per_variant, **summarize(records)}
+
+    def headline(self, summary: Mapping[str, Any]) -> str:
+        overall = summary["overall"]
+        shown = "-" if overall is None else f"{overall:.3f}"
+        return f"overall {shown} over {summary['n_episodes']} episodes"
+
+    def print_tables(self, summary: Mapping[str, Any]) -> None:
+        import pandas as pd
+
+        rows = []
+        for task, t in summary["tasks"].items():
+            row = {"task": task, "rate": t["aggregate_rate"], "trials": t["trials"]}
+            for v, c in t["variants"].items():
+                row[v] = c["rate"]
+            if t["aggregate_partial_rate"] is not None:
+                row["partial"] = t["aggregate_partial_rate"]
+            rows.append(row)
+        if not rows:
+            return
+        print(f"\nsimpler {summary['mode']}: {summary['policy']}")
+        print(pd.DataFrame(rows).set_index("task").to_string(float_format="%.3f", na_rep="-"))
+        groups = pd.DataFrame.from_dict(summary["groups"], orient="index")[["family", "rate", "partial_rate"]]
+        print("\nper group")
+        print(groups.to_string(float_format="%.3f", na_rep="-"))
+
+    def finish(self, opts: SimplerOptions, out: Path) -> None:
+        if opts.real_results:
+            from bench import simreal_cli
+
+            simreal_cli.main(
+                ["--runs", str(out.parent), "--real-results", opts.real_results, "--mode", opts.mode]
+            )
