@@ -143,3 +143,31 @@ def test_action_conversion() -> None:
         to_controller(np.zeros(6), 0.0, "absolute")
     with pytest.raises(ValueError, match="NaN"):
         to_controller(np.array([np.nan] * 7), 0.0, "absolute")
+
+
+def test_bridge_rule_as_simplerenv_writes_it() -> None:
+    from envs.simpler.rules import bridge_on_target
+
+    plate, carrot = np.array([0.055, 0.055, 0.003]), np.array([0.0575, 0.016, 0.019])
+    kw = {"z_margin": 0.02, "xy_margin": 0.003}
+    resting = [0.02, -0.03, 0.003 + 0.019 + 0.005]
+    assert bridge_on_target(resting, carrot, plate, False, **kw)
+    assert not bridge_on_target(resting, carrot, plate, True, **kw)  # touches the table as well
+    reach = float(np.linalg.norm(plate[:2])) + 0.003  # the target's half diagonal plus 3 mm
+    assert bridge_on_target([reach - 1e-4, 0.0, 0.03], carrot, plate, False, **kw)
+    assert not bridge_on_target([reach + 1e-4, 0.0, 0.03], carrot, plate, False, **kw)
+    assert not bridge_on_target([0.0, 0.0, 0.003 + 0.019 + 0.021], carrot, plate, False, **kw)  # held high
+    assert bridge_on_target([0.0, 0.0, 0.06], carrot, plate, False, z_margin=0.06, xy_margin=0.003)
+    assert not bridge_on_target([0.0, 0.0, -0.001], carrot, plate, False, **kw)  # below the target
+
+
+def test_overlay_replaces_only_background_pixels() -> None:
+    import torch
+
+    from envs.simpler.overlay import composite
+
+    rgb = torch.full((1, 2, 3, 3), 7, dtype=torch.uint8)
+    seg = torch.tensor([[[[1], [5], [2]], [[5], [0], [9]]]], dtype=torch.int16)
+    overlay = np.full((2, 3, 3), 200, dtype=np.uint8)
+    out = composite(rgb, seg, torch.tensor([5, 9]), overlay)[0, ..., 0].numpy()
+    np.testing.assert_array_equal(out, [[200, 7, 200], [7, 200, 7]])

@@ -47,8 +47,8 @@ def plan_episodes(tasks: Iterable[str], variants: Iterable[str], per_variant: in
 class TaskEnvs:
     """The env of the current task, kept while episodes stay on that task (a new task builds a new one)."""
 
-    def __init__(self, cameras: tuple[str, ...], image_size: int, official: bool, render: bool) -> None:
-        self.cameras, self.image_size, self.official, self.render = cameras, image_size, official, render
+    def __init__(self, cameras: tuple[str, ...], image_size: int, scenes: str, render: bool) -> None:
+        self.cameras, self.image_size, self.scenes, self.render = cameras, image_size, scenes, render
         self.env: Any = None
 
     def get(self, key: EpisodeKey) -> Any:
@@ -58,10 +58,14 @@ class TaskEnvs:
         kwargs: dict[str, Any] = {"image_size": self.image_size}
         if self.render:
             kwargs["render_mode"] = "rgb_array"
-        if self.official:
+        if self.scenes == "official":
             from envs.simpler.official import OfficialSimplerEnv
 
             self.env = OfficialSimplerEnv(key.task, key.variant, **kwargs)
+        elif self.scenes == "simpler":
+            from envs.simpler.real_env import SimplerRealEnv
+
+            self.env = SimplerRealEnv(key.task, key.variant, cameras=self.cameras, **kwargs)
         else:
             from envs.simpler.env import SimplerEnv
 
@@ -91,11 +95,13 @@ class EpisodePlayer:
     seed: int
     cameras: tuple[str, ...] = ("static",)
     image_size: int = 224
-    official: bool = False
+    #: which scenes: ``panda`` (our offline primitive scenes), ``simpler`` (SimplerEnv's own robots,
+    #: objects and overlays) or ``official`` (ManiSkill3's own Bridge ports)
+    scenes: str = "panda"
     video_dir: str | None = None
 
     def open(self) -> TaskEnvs:
-        return TaskEnvs(self.cameras, self.image_size, self.official, self.video_dir is not None)
+        return TaskEnvs(self.cameras, self.image_size, self.scenes, self.video_dir is not None)
 
     def check_action(self, action: Any, source: str) -> np.ndarray:
         raw = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -144,6 +150,7 @@ class EpisodePlayer:
             "episode": key.episode,
             "variant": key.variant,
             "objects": info["objects"],
+            "embodiment": info.get("embodiment", "panda"),
         }
         instruction = info["instruction"]
         rec["instructions"].append(instruction)

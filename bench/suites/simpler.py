@@ -31,6 +31,11 @@ class SimplerOptions:
     official: bool = option(
         False, "run ManiSkill3's own ports of the Bridge tasks (downloaded assets; see envs.simpler.official)"
     )
+    embodiment: str = option(
+        "panda",
+        "panda: our offline primitive scenes on a Panda (not SimplerEnv-comparable); simpler: "
+        "SimplerEnv's own robots, scanned objects and real overlays (the Bridge tasks on the WidowX so far)",
+    )
     real_results: str | None = option(
         None, "CSV of real-world success rates: print MMRV and Pearson r afterwards"
     )
@@ -46,7 +51,12 @@ def resolve(opts: SimplerOptions) -> tuple[list[str], list[str]]:
 
     try:
         mode_variants = check_mode(opts.mode)
-        tasks = [t.name for t in select_tasks(_split(opts.tasks))]
+        if opts.embodiment == "simpler" and not opts.tasks:
+            from envs.simpler.real_env import real_tasks
+
+            tasks = list(real_tasks())
+        else:
+            tasks = [t.name for t in select_tasks(_split(opts.tasks))]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     variants = list(mode_variants)
@@ -57,6 +67,36 @@ def resolve(opts: SimplerOptions) -> tuple[list[str], list[str]]:
             raise UsageError(f"variant(s) {bad} not in mode {opts.mode}; valid: {', '.join(mode_variants)}")
         variants = [v for v in mode_variants if v in chosen]
     return tasks, variants
+
+
+EMBODIMENTS = ("panda", "simpler")
+
+
+def check_simpler_embodiment(opts: SimplerOptions) -> None:
+    """Refuse what SimplerEnv's own embodiments cannot run yet, and missing assets, in one line."""
+    from envs.simpler.assets import SimplerAssetsMissing, require_robot
+    from envs.simpler.real_env import EMBODIMENT, VARIANTS, real_tasks
+
+    if opts.official:
+        raise UsageError("--official and --embodiment simpler are two different scene sets; pick one")
+    tasks, variants = resolve(opts)
+    missing = [t for t in tasks if t not in real_tasks()]
+    if missing:
+        raise UsageError(
+            f"--embodiment simpler: {', '.join(missing)} not built on SimplerEnv's robots yet; "
+            f"valid: {', '.join(real_tasks())}"
+        )
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise UsageError(
+            f"--embodiment simpler: variant(s) {bad} not built yet; valid: {', '.join(VARIANTS)} "
+            "(pass --variants base)"
+        )
+    try:
+        for robot in sorted(set(EMBODIMENT.values())):
+            require_robot(robot)
+    except SimplerAssetsMissing as exc:
+        raise UsageError(str(exc)) from None
 
 
 class SimplerSuite(Suite):
@@ -74,6 +114,10 @@ class SimplerSuite(Suite):
             raise UsageError(f"--episodes-per-variant must be >= 1, got {opts.episodes_per_variant}")
         if opts.image_size < 16:
             raise UsageError(f"--image-size must be >= 16, got {opts.image_size}")
+        if opts.embodiment not in EMBODIMENTS:
+            raise UsageError(f"unknown --embodiment {opts.embodiment!r}; valid: {', '.join(EMBODIMENTS)}")
+        if opts.embodiment == "simpler":
+            check_simpler_embodiment(opts)
         if opts.official:
             from envs.simpler.official import OFFICIAL_IDS, OfficialAssetsMissing, require_assets
 
@@ -129,14 +173,19 @@ class SimplerSuite(Suite):
             common.seed,
             cameras,
             opts.image_size,
-            opts.official,
+            "official" if opts.official else opts.embodiment,
             None if video_dir is None else str(video_dir),
         )
 
     def summarize(self, opts: SimplerOptions, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         from bench.simpler.summary import summarize
 
-        return {"mode": opts.mode, "episodes_per_variant": opts.episodes_per_variant, **summarize(records)}
+        return {
+            "mode": opts.mode,
+            "embodiment": "official" if opts.official else opts.embodiment,
+            "episodes_per_variant": opts.episodes_per_variant,
+            **summarize(records),
+        }
 
     def headline(self, summary: Mapping[str, Any]) -> str:
         overall = summary["overall"]

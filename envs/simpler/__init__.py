@@ -9,6 +9,11 @@ Tasks (``envs.simpler.tasks.TASKS``), each a Gymnasium id ``robovlm/Simpler-<Cam
 - Bridge (5 Hz control, 500 Hz simulation): ``put_spoon_on_towel``, ``put_carrot_on_plate``,
   ``stack_green_on_yellow`` (60 steps); ``put_eggplant_in_basket`` (120).
 
+These ids build today's primitive scenes (a Panda arm, shapes built here, nothing to download).
+The same tasks on SimplerEnv's own embodiments, objects, cameras and real-image overlays are
+``robovlm/SimplerReal-<CamelName>-v0`` (:mod:`envs.simpler.real_env`; so far the Bridge family on
+ManiSkill3's WidowX 250 S); they load assets from ``MS_ASSET_DIR`` and ``SIMPLER_ASSET_DIR``.
+
 Importing this package needs neither ManiSkill nor a Vulkan device; making an env needs both.
 """
 
@@ -28,6 +33,7 @@ __all__ = [
     "check_task",
     "check_variant",
     "gym_id",
+    "real_gym_id",
     "register",
     "select_tasks",
 ]
@@ -35,6 +41,11 @@ __all__ = [
 
 def gym_id(task: str) -> str:
     return check_task(task).gym_id
+
+
+def real_gym_id(task: str) -> str:
+    """Gymnasium id of ``task`` on SimplerEnv's own embodiment."""
+    return check_task(task).gym_id.replace("/Simpler-", "/SimplerReal-")
 
 
 def register() -> None:
@@ -47,4 +58,15 @@ def register() -> None:
             entry_point="envs.simpler.env:SimplerEnv",
             max_episode_steps=spec.max_steps,
             kwargs={"task": spec.name},
+        )
+    from envs.simpler.reference import reference
+
+    for name in reference()["tasks"]:
+        if real_gym_id(name) in registry:
+            continue
+        _gym_register(
+            id=real_gym_id(name),
+            entry_point="envs.simpler.real_env:SimplerRealEnv",
+            max_episode_steps=TASKS[name].max_steps,
+            kwargs={"task": name},
         )

@@ -92,3 +92,25 @@ def inside(pos_in_container: Sequence[float], inner_half: Sequence[float], *, ab
 def world_half_extents(local_half: Sequence[float], rotation: np.ndarray) -> np.ndarray:
     """Half sizes of the world-axis-aligned box around a box of ``local_half`` turned by ``rotation``."""
     return np.abs(np.asarray(rotation)) @ np.asarray(local_half, dtype=float)
+
+
+def bridge_on_target(
+    offset: Sequence[float],
+    source_half: Sequence[float],
+    target_half: Sequence[float],
+    touches_other: bool,
+    *,
+    z_margin: float,
+    xy_margin: float,
+) -> bool:
+    """SimplerEnv's Bridge rule: the source's centre of mass is over the target and just above it.
+
+    ``offset`` is source minus target (centres of mass); the half sizes are SimplerEnv's signed
+    bounding-box vectors (box size turned by the settled orientation, halved); ``touches_other``
+    is whether the source touches anything but the target and the robot (ignored by the tasks
+    that do not require it, which pass False).
+    """
+    d = np.asarray(offset, dtype=float)
+    xy = float(np.linalg.norm(d[:2])) <= float(np.linalg.norm(np.asarray(target_half)[:2])) + xy_margin
+    z = d[2] > 0 and d[2] - target_half[2] - source_half[2] <= z_margin
+    return bool(xy and z and not touches_other)

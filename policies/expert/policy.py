@@ -44,12 +44,14 @@ class ExpertPolicy(Policy):
         if "objects" in info:  # a SimplerEnv-style episode: its script needs the objects' names
             if info.get("continuing") and slot in self._simpler:
                 return  # a mid-episode instruction change: the script already covers it
-            from policies.expert.simpler_scripts import SimplerScript
+            from policies.expert.simpler_scripts import script_for
 
             for key in ("task", "episode", "objects"):
                 if key not in info:
                     raise ValueError(f"expert: a reset info with 'objects' lacks {key!r}")
-            self._simpler[slot] = SimplerScript(info["task"], int(info["episode"]), tuple(info["objects"]))
+            self._simpler[slot] = script_for(
+                info["task"], int(info["episode"]), tuple(info["objects"]), info.get("embodiment", "panda")
+            )
             return
         self._simpler.pop(slot, None)
         task = info.get("task")

@@ -300,3 +300,160 @@ def _extent_along(name: str, direction: np.ndarray) -> float:
 
     half = half_extents(OBJECTS[name])
     return float(abs(direction[0]) * half[0] + abs(direction[1]) * half[1])
+
+
+# --- SimplerEnv's own embodiments: the WidowX on the Bridge tasks ------------------------------------
+#: The WidowX gripper pointing down (its x-axis), fingers closing along its y-axis (world -y at yaw 0).
+WIDOWX_DOWN = Rotation.from_matrix([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])
+WIDOWX_STEP_M = 0.05  # largest translation command per step (the env allows 0.1)
+WIDOWX_STEP_RAD = 0.1
+#: Grasp symmetry of a model's top-down grasp: cubes every 90 degrees, elongated objects every 180.
+_QUARTER_TURN_MODELS = ("cube",)
+#: Where to grasp a model, in its own frame (x, y): the spoon by its bowl, since its handle (1.5 to
+#: 2.3 cm) is narrower than the WidowX fingers close (2.8 cm apart at ManiSkill3's lower limit).
+_GRASP_POINT = {"bridge_spoon_generated_modified": (-0.045, 0.0)}
+#: The WidowX fingertips reach 1.6 cm below the TCP (``ee_gripper_link``). Fingers pressed on what
+#: the object rests on (the table, the sink's curved floor) stick to it (finger friction 2) and do
+#: not close, so a grasp keeps them a quarter of the object's height (at least 5 mm) above its bottom.
+_FINGERTIP_BELOW_TCP_M = 0.016
+#: Gripper command while reaching for a model (+1: fully open). The eggplant lies in a sink whose
+#: sloped walls the fingers of a fully open gripper hit; it is reached for half open (0.1).
+_REACH_OPENING = {"eggplant": 0.1}
+_FINGERTIP_CLEARANCE_M = 0.005
+
+
+class WidowXBridgeScript:
+    """The expert of one Bridge episode on the WidowX: pick the source object, put it on (in) the target.
+
+    SimplerEnv's WidowX controller adds each delta to its previous *target* pose, so the script keeps
+    that target itself and sends target changes, expressed in the robot base frame (the base faces
+    -x in the world).
+    """
+
+    def __init__(self, task: str, names: tuple[str, ...]) -> None:
+        from envs.simpler.reference import scene_reference, task_reference
+        from envs.simpler.scanned import ScannedModels
+
+        ref = task_reference(task)
+        if tuple(names) != (ref["source"], ref["target"]):
+            raise ValueError(
+                f"expert: task {task} expects objects {(ref['source'], ref['target'])}, got {names}"
+            )
+        self.task = TASKS[task]
+        self.family = FAMILIES[self.task.family]
+        self.source, self.target = names
+        self.names = tuple(names)
+        q = scene_reference(ref["scene"])["robot_base"]["q"]
+        self.base = Rotation.from_quat([q[1], q[2], q[3], q[0]])
+        models = ScannedModels(ref["model_json"])
+        self.half = {n: models.bbox_size(n) / 2 for n in names}
+        self.reach_opening = _REACH_OPENING.get(self.source, 1.0)
+        self.phases = self._plan()
+        self.index, self.steps_in_phase, self.waited = 0, 0, 0
+        self.goal: tuple[np.ndarray, Rotation] | None = None
+        self.target_pose: tuple[np.ndarray, Rotation] | None = None
+        self.closedness = 0.0
+
+    def _grasp_rot(self, s: State) -> Rotation:
+        rot = s.objects[self.source][1]
+        period = np.pi / 2 if any(k in self.source for k in _QUARTER_TURN_MODELS) else np.pi
+        return Rotation.from_euler("z", _fold(_yaw_of(rot), period)) * WIDOWX_DOWN
+
+    def _plan(self) -> list[Phase]:
+        src, tgt = self.source, self.target
+        drop_gap = 0.04 if self.task.kind == "put_in" else 0.012
+
+        def grasp_point(s: State) -> np.ndarray:
+            p, rot = s.objects[src]
+            dx, dy = _GRASP_POINT.get(src, (0.0, 0.0))
+            point = p + rot.apply([dx, dy, 0.0])
+            height = 2 * float((np.abs(rot.as_matrix()) @ self.half[src])[2])
+            bottom = p[2] - height / 2
+            lowest = bottom + max(_FINGERTIP_CLEARANCE_M, height / 4) + _FINGERTIP_BELOW_TCP_M
+            return np.array([point[0], point[1], max(point[2], lowest)])
+
+        def above(s: State) -> tuple[np.ndarray, Rotation]:
+            return grasp_point(s) + [0.0, 0.0, 0.08], self._grasp_rot(s)
+
+        def at(s: State) -> tuple[np.ndarray, Rotation]:
+            return grasp_point(s), self._grasp_rot(s)
+
+        def release_z(s: State) -> float:
+            held = s.tcp[2] - s.objects[src][0][2]  # the object hangs this far below the TCP
+            top = s.objects[tgt][0][2] + self.half[tgt][2]
+            return float(top + self.half[src][2] + drop_gap + held)
+
+        def over(s: State) -> tuple[np.ndarray, Rotation]:
+            p = s.objects[tgt][0]
+            return np.array([p[0], p[1], max(release_z(s) + 0.04, s.tcp[2])]), s.rot
+
+        def down(s: State) -> tuple[np.ndarray, Rotation]:
+            p = s.objects[tgt][0]
+            return np.array([p[0], p[1], release_z(s)]), s.rot
+
+        return [
+            Phase(above, False, tol=0.015, max_steps=12),
+            Phase(at, False, tol=0.008, max_steps=8),
+            # The fingers take about 0.8 s to close (ManiSkill3's gripper gains for the Bridge twin).
+            Phase(None, True, wait=4),
+            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.08], s.rot), True, tol=0.02, max_steps=6),
+            Phase(over, True, tol=0.015, max_steps=12),
+            Phase(down, True, tol=0.01, max_steps=6),
+            Phase(None, False, wait=2),
+            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.06], s.rot), False, tol=0.02, max_steps=6),
+            Phase(None, False, wait=10**6),
+        ]
+
+    def act(self, obs: Mapping[str, Any]) -> np.ndarray:
+        s = parse(obs, self.names)
+        if self.target_pose is None:
+            self.target_pose = (s.tcp.copy(), s.rot)
+        while self.index < len(self.phases):
+            phase = self.phases[self.index]
+            if self.goal is None and phase.target is not None:
+                self.goal = phase.target(s)
+            if phase.target is None or self._reached(s, phase):
+                if self.waited < phase.wait:
+                    self.waited += 1
+                    break
+                self._next()
+                continue
+            if self.steps_in_phase >= phase.max_steps:
+                self._next()
+                continue
+            break
+        self.steps_in_phase += 1
+        phase = self.phases[min(self.index, len(self.phases) - 1)]
+        action = np.zeros(7, dtype=np.float32)
+        if self.goal is not None and self.index < len(self.phases):
+            goal_p, goal_r = self.goal
+            target_p, target_r = self.target_pose
+            dp = _clip_norm(goal_p - target_p, WIDOWX_STEP_M)
+            dr = Rotation.from_rotvec(_clip_norm((goal_r * target_r.inv()).as_rotvec(), WIDOWX_STEP_RAD))
+            self.target_pose = (target_p + dp, dr * target_r)
+            action[:3] = self.base.inv().apply(dp)
+            action[3:6] = self.base.inv().apply(dr.as_rotvec())
+        self.closedness = 1.0 if phase.closed else 0.0
+        action[6] = -1.0 if phase.closed else (self.reach_opening if self.index < 2 else 1.0)
+        return action
+
+    def _reached(self, s: State, phase: Phase) -> bool:
+        goal_p, goal_r = self.goal
+        target_p, target_r = self.target_pose
+        commanded = np.linalg.norm(goal_p - target_p) < 1e-6 and (goal_r * target_r.inv()).magnitude() < 1e-4
+        return bool(commanded and np.linalg.norm(goal_p - s.tcp) < phase.tol)
+
+    def _next(self) -> None:
+        self.index += 1
+        self.goal = None
+        self.steps_in_phase = 0
+        self.waited = 0
+
+
+def script_for(task: str, episode: int, names: tuple[str, ...], embodiment: str = "panda") -> Any:
+    """The expert of one episode for the embodiment the env reports (``info["embodiment"]``)."""
+    if embodiment == "panda":
+        return SimplerScript(task, episode, names)
+    if embodiment == "widowx250s":
+        return WidowXBridgeScript(task, names)
+    raise ValueError(f"expert: unknown embodiment {embodiment!r}; valid: panda, widowx250s")

@@ -1,0 +1,138 @@
+"""How well our first frame lines up with SimplerEnv's real camera: a figure and numbers per scene.
+
+For each scene of SimplerEnv's own embodiments, our first frame (visual matching, 640 x 480) is
+shown next to SimplerEnv's overlay image (the empty real scene) and a real first frame with the
+robot at its start pose. The alignment number compares the robot: the real robot's pixels are
+those dark in the real frame but not in the empty scene (the robot is black), ours come from the
+segmentation; the figure prints their intersection over union and the offset of their centroids.
+Part of the offset is SimplerEnv's own: its real frames were not taken with exactly the overlay's
+camera pose (the table edges of the two differ by a few pixels) nor the start joints of its config.
+
+    python -m envs.simpler.alignment --out results/figures
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+#: Per scene: the task whose first frame is shown and SimplerEnv's real first frame of that scene.
+REAL_FRAMES = {
+    "bridge_flat_table": ("stack_green_on_yellow", "real_inpainting/bridge/stack_cube_1st_frame.png"),
+    "bridge_sink": ("put_eggplant_in_basket", "real_inpainting/bridge/bridge_sink_calibrate.png"),
+}
+DARK = 60  # grey level under which a pixel counts as the black robot
+
+
+NEAR_PX = 60  # the real robot is looked for within this many pixels of our robot's bounding box
+
+
+def robot_mask_in_real(
+    real: np.ndarray, empty: np.ndarray, near: np.ndarray, margin: int = NEAR_PX
+) -> np.ndarray:
+    """Pixels dark in the real frame with the robot, not dark in the empty scene, near our robot.
+
+    ``near`` is our robot's mask: dark spots far from it (shadows under the table) are not the robot.
+    """
+    ys, xs = np.nonzero(near)
+    region = np.zeros_like(near)
+    if len(xs):
+        h, w = near.shape
+        y0, y1 = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
+        x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
+        region[y0:y1, x0:x1] = True
+    return (real.max(axis=-1) < DARK) & (empty.max(axis=-1) >= DARK) & region
+
+
+def compare_masks(ours: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """Intersection over union and centroid offset (pixels) of two boolean masks."""
+    union = np.logical_or(ours, real).sum()
+    iou = float(np.logical_and(ours, real).sum() / union) if union else 0.0
+
+    def centroid(mask: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(mask)
+        return np.array([xs.mean(), ys.mean()]) if len(xs) else np.array([np.nan, np.nan])
+
+    dx, dy = centroid(ours) - centroid(real)
+    return {"robot_iou": iou, "centroid_dx_px": float(dx), "centroid_dy_px": float(dy)}
+
+
+def first_frame(task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Our first frame of episode 0 at SimplerEnv's resolution and the mask of our robot in it."""
+    import torch
+
+    from envs.simpler.bridge_scene import CAMERA
+    from envs.simpler.real_env import SimplerRealEnv
+
+    env = SimplerRealEnv(task, image_size=(640, 480))
+    try:
+        obs, _ = env.reset(seed=0, options={"episode": 0})
+        scene = env.scene
+        seg = scene.get_obs()["sensor_data"][CAMERA]["segmentation"][0, ..., 0]
+        robot_ids = torch.cat([link.per_scene_id for link in scene.agent.robot.get_links()])
+        return obs["rgb_static"], torch.isin(seg, robot_ids).numpy()
+    finally:
+        env.close()
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    inner = mask.copy()
+    inner[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    return mask & ~inner
+
+
+def figure(scene: str, out_dir: Path) -> dict[str, float]:
+    from PIL import Image, ImageDraw
+
+    from envs.simpler.assets import require_simpler_files
+    from envs.simpler.reference import scene_reference
+
+    task, real_rel = REAL_FRAMES[scene]
+    overlay_rel = scene_reference(scene)["overlay"]
+    root = require_simpler_files([real_rel, overlay_rel])
+    real = np.asarray(Image.open(root / real_rel).convert("RGB"))
+    empty = np.asarray(Image.open(root / overlay_rel).convert("RGB"))
+    ours, our_robot = first_frame(task)
+    real_robot = robot_mask_in_real(real, empty, our_robot)
+    numbers = compare_masks(our_robot, real_robot)
+    blend = (0.5 * ours + 0.5 * real).astype(np.uint8)
+    blend[outline(our_robot)] = (255, 40, 40)
+    blend[outline(real_robot)] = (40, 255, 40)
+    panels = [ours, empty, real, blend]
+    titles = [
+        f"ours: {task}, episode 0",
+        f"SimplerEnv overlay {Path(overlay_rel).name}",
+        f"SimplerEnv real frame {Path(real_rel).name}",
+        f"robot: ours red, real green; IoU {numbers['robot_iou']:.2f}, "
+        f"offset ({numbers['centroid_dx_px']:+.0f}, {numbers['centroid_dy_px']:+.0f}) px",
+    ]
+    w, h, bar = 480, 360, 20  # panels drawn at 3/4 size (the numbers are computed at 640 x 480)
+    canvas = Image.new("RGB", (2 * w, 2 * (h + bar)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (panel, title) in enumerate(zip(panels, titles, strict=True)):
+        x, y = (i % 2) * w, (i // 2) * (h + bar)
+        draw.text((x + 6, y + 4), title, fill="black")
+        canvas.paste(Image.fromarray(panel).resize((w, h), Image.BILINEAR), (x, y + bar))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"simpler_alignment_{scene}.png"
+    canvas.save(path)
+    return {**numbers, "figure": str(path)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m envs.simpler.alignment", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("results/figures"))
+    parser.add_argument("--scenes", nargs="+", default=list(REAL_FRAMES), choices=list(REAL_FRAMES))
+    args = parser.parse_args(argv)
+    for scene in args.scenes:
+        n = figure(scene, args.out)
+        print(
+            f"{scene:18s} robot IoU {n['robot_iou']:.3f}  centroid offset "
+            f"({n['centroid_dx_px']:+.1f}, {n['centroid_dy_px']:+.1f}) px  -> {n['figure']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

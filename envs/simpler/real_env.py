@@ -1,0 +1,235 @@
+"""The SimplerEnv-style tasks on SimplerEnv's own embodiments, behind the suite's Gymnasium interface.
+
+``SimplerRealEnv(task)`` runs a task on the robot SimplerEnv evaluates it on (the Bridge tasks on
+ManiSkill3's WidowX 250 S, :mod:`envs.simpler.bridge_scene`) with SimplerEnv's camera, scanned
+objects, layouts, rules and, in visual matching, the real overlay image. It speaks the same
+interface as :class:`envs.simpler.env.SimplerEnv` (today's primitive Panda scenes):
+
+* observations: ``rgb_static`` (SimplerEnv's calibrated third-person camera, 640 x 480 by default;
+  another ``image_size`` renders the same view resized), ``robot_obs`` (16: TCP pose (7, the
+  ``ee_gripper_link``), finger opening (1), the 6 arm joints and a 0 pad (7), gripper closing
+  target (1)), ``scene_obs`` (position and quaternion of the source then the target object, then
+  10 zeros: there is no cabinet);
+* actions: 7-D ``[dx, dy, dz, axis-angle (3), gripper]`` in metres and radians (clipped to 0.1 per
+  step), the gripper absolute (+1 open, -1 closed), sent to the controller SimplerEnv uses,
+  ``arm_pd_ee_target_delta_pose_align2_gripper_pd_joint_pos``;
+* ``info``: ``success``, ``partial`` (the source was grasped at some step), ``instruction``,
+  ``task``, ``family``, ``episode``, ``variant``, ``objects``, ``step``, ``embodiment``.
+
+Visual matching only (variant ``base``). Assets come from ``MS_ASSET_DIR`` and ``SIMPLER_ASSET_DIR``
+(:mod:`envs.simpler.assets`); a missing one stops with one line naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.simpler.assets import require_robot
+from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM
+from envs.simpler.official import to_official_action
+from envs.simpler.reference import reference
+from envs.simpler.tasks import FAMILIES, TaskSpec, check_task
+from envs.simpler.vulkan import VulkanUnavailable, check_vulkan, is_vulkan_error
+
+EMBODIMENT = {"bridge": "widowx250s"}
+MS_IDS = {"bridge": "RoboVLMSimplerBridge-v1"}
+VARIANTS = ("base",)
+CAMERAS = ("static",)
+
+
+def real_tasks() -> tuple[str, ...]:
+    """The tasks built on SimplerEnv's own embodiments so far."""
+    return tuple(reference()["tasks"])
+
+
+def check_real_task(task: str) -> TaskSpec:
+    spec = check_task(task)
+    if task not in real_tasks():
+        raise ValueError(
+            f"task {task!r} has no scene on SimplerEnv's own embodiment yet; valid: {', '.join(real_tasks())}"
+        )
+    return spec
+
+
+def clip_action(action: np.ndarray) -> np.ndarray:
+    """The suite's action limits: translation per axis, rotation by its norm (keeping the axis)."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (7,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"action must be 7 finite values, got shape {a.shape}: {a.tolist()}")
+    out = a.copy()
+    out[:3] = np.clip(a[:3], -MAX_TRANSLATION_M, MAX_TRANSLATION_M)
+    norm = float(np.linalg.norm(a[3:6]))
+    if norm > MAX_ROTATION_RAD:
+        out[3:6] = a[3:6] * (MAX_ROTATION_RAD / norm)
+    out[6] = np.clip(a[6], -1.0, 1.0)
+    return out
+
+
+class SimplerRealEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
+
+    def __init__(
+        self,
+        task: str = "put_carrot_on_plate",
+        variant: str = "base",
+        cameras: Sequence[str] = ("static",),
+        image_size: int | tuple[int, int] = (640, 480),
+        render_mode: str | None = None,
+    ) -> None:
+        self.task: TaskSpec = check_real_task(task)
+        self.family = FAMILIES[self.task.family]
+        self.embodiment = EMBODIMENT[self.task.family]
+        if variant not in VARIANTS:
+            raise ValueError(
+                f"variant {variant!r} is not built on SimplerEnv's embodiments; valid: {', '.join(VARIANTS)}"
+            )
+        bad = [c for c in cameras if c not in CAMERAS]
+        if bad:
+            raise ValueError(f"unknown camera(s) {bad}; valid: {', '.join(CAMERAS)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.variant = variant
+        self.cameras = tuple(cameras)
+        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": self.family.control_hz}
+        w, h = self.image_size
+        spaces: dict[str, gym.Space] = {}
+        if self.cameras:
+            spaces["rgb_static"] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
+        spaces["robot_obs"] = gym.spaces.Box(-np.inf, np.inf, (ROBOT_OBS_DIM,), np.float32)
+        spaces["scene_obs"] = gym.spaces.Box(-np.inf, np.inf, (7 * 2 + 10,), np.float32)
+        self.observation_space = gym.spaces.Dict(spaces)
+        limit = np.array([MAX_TRANSLATION_M] * 3 + [MAX_ROTATION_RAD] * 3 + [1.0], dtype=np.float32)
+        self.action_space = gym.spaces.Box(-limit, limit, dtype=np.float32)
+        self._closedness = 0.0
+        self._steps = 0
+        self.episode = 0
+        self._ms: Any = None
+        self._build()
+
+    def _build(self) -> None:
+        import mani_skill.envs  # noqa: F401 - ManiSkill's registry
+
+        import envs.simpler.bridge_scene  # noqa: F401 - registers RoboVLMSimplerBridge-v1
+
+        require_robot(self.embodiment)
+        check_vulkan()
+        render = bool(self.cameras or self.render_mode)
+        try:
+            self._ms = gym.make(
+                MS_IDS[self.task.family],
+                task=self.task.name,
+                image_size=self.image_size,
+                overlay=self.variant == "base",
+                obs_mode="rgb+segmentation" if self.cameras else "none",
+                control_mode=reference()["families"][self.task.family]["control_mode"],
+                render_mode="rgb_array" if self.render_mode else None,
+                sim_backend="cpu",
+                render_backend="cpu" if render else "none",
+            )
+        except RuntimeError as exc:
+            if is_vulkan_error(exc):
+                raise VulkanUnavailable(str(exc)) from None
+            raise
+        self.object_names: tuple[str, ...] = self.scene.object_names
+
+    @property
+    def scene(self) -> Any:
+        """The ManiSkill environment (for experts and tests that read privileged state)."""
+        return self._ms.unwrapped
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"episode", "variant"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; valid: episode, variant")
+        variant = options.get("variant", self.variant)
+        if variant not in VARIANTS:
+            raise ValueError(
+                f"variant {variant!r} is not built on SimplerEnv's embodiments; valid: {', '.join(VARIANTS)}"
+            )
+        if "episode" in options:
+            episode = int(options["episode"])
+            if episode < 0:
+                raise ValueError(f"episode must be >= 0, got {episode}")
+        else:
+            episode = int(self.np_random.integers(self.task.episodes))
+        self.episode = episode
+        self._closedness = 0.0
+        self._steps = 0
+        # Every reset rebuilds the physics scene: PhysX keeps contact caches across a plain reset, and
+        # SimplerEnv's episode start (objects settling) simulates, so without it an episode would
+        # depend on what the env ran before (its construction included).
+        ms_obs, ms_info = self._ms.reset(seed=seed, options={"episode": episode, "reconfigure": True})
+        return self._obs(ms_obs), self._info(ms_info)
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        a = clip_action(action)
+        self._closedness = float((1.0 - a[6]) / 2.0)
+        ms_obs, _, _, _, ms_info = self._ms.step(to_official_action(a))
+        self._steps += 1
+        info = self._info(ms_info)
+        truncated = self._steps >= self.task.max_steps
+        return self._obs(ms_obs), float(info["success"]), False, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        frame = self._ms.render()
+        return np.asarray(frame[0].cpu().numpy() if hasattr(frame, "cpu") else frame, dtype=np.uint8)
+
+    def close(self) -> None:
+        if self._ms is not None:
+            self._ms.close()
+            self._ms = None
+
+    @property
+    def instruction(self) -> str:
+        return self.scene.task_ref["instruction"]
+
+    def robot_obs(self) -> np.ndarray:
+        robot = self.scene.agent.robot
+        tcp = robot.links_map["ee_gripper_link"].pose.raw_pose[0].cpu().numpy()
+        qpos = robot.get_qpos()[0].cpu().numpy()
+        arm = np.zeros(7)
+        arm[:6] = qpos[:6]
+        return np.concatenate([tcp, [qpos[6] + qpos[7]], arm, [self._closedness]]).astype(np.float32)
+
+    def scene_obs(self) -> np.ndarray:
+        parts = [self.scene.objs[n].pose.raw_pose[0].cpu().numpy() for n in self.object_names]
+        return np.concatenate([*parts, np.zeros(10)]).astype(np.float32)
+
+    def _obs(self, ms_obs: Any) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        if self.cameras:
+            rgb = ms_obs["sensor_data"]["3rd_view_camera"]["rgb"][0]
+            obs["rgb_static"] = rgb.cpu().numpy().astype(np.uint8)
+        obs["robot_obs"] = self.robot_obs()
+        obs["scene_obs"] = self.scene_obs()
+        return obs
+
+    def _info(self, ms_info: dict) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        for key, value in ms_info.items():
+            if key in ("elapsed_steps", "reconfigure"):
+                continue
+            info[key] = value.item() if hasattr(value, "item") else value
+        info["success"] = bool(info.get("success", False))
+        info["partial"] = bool(info.get("src_grasped_ever", False))
+        info.update(
+            instruction=self.instruction,
+            task=self.task.name,
+            family=self.task.family,
+            episode=self.episode,
+            variant=self.variant,
+            objects=self.object_names,
+            step=self._steps,
+            embodiment=self.embodiment,
+        )
+        return info

@@ -1,0 +1,261 @@
+"""The SimplerEnv-style tasks on SimplerEnv's own embodiments (the Bridge family on the WidowX).
+
+The tests that build scenes need ManiSkill's robot assets (``MS_ASSET_DIR``) and SimplerEnv's data
+folder (``SIMPLER_ASSET_DIR``); they skip with the reason when either is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401 - registers the ids
+from envs.simpler import TASKS, real_gym_id
+from envs.simpler.assets import SimplerAssetsMissing, require_robot, require_simpler_files
+from envs.simpler.reference import layout_reference, reference, scene_reference, sources, task_reference
+
+REAL_TASKS = tuple(reference()["tasks"])
+
+
+def _assets_reason() -> str | None:
+    try:
+        require_simpler_files(["custom/info_bridge_custom_v0.json", "real_inpainting/bridge_real_eval_1.png"])
+        require_robot("widowx250s")
+    except SimplerAssetsMissing as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def assets() -> None:
+    reason = _assets_reason()
+    if reason is not None:
+        pytest.skip(f"SimplerEnv assets absent: {reason}")
+    from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
+
+    try:
+        check_vulkan()
+    except VulkanUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+
+# --- the numbers file -------------------------------------------------------------------------------
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    else:
+        yield path, node
+
+
+def test_every_number_names_its_source() -> None:
+    values, where = dict(_leaves(reference())), dict(_leaves(sources()))
+    assert values.keys() == where.keys()
+    for path, source in where.items():
+        # repository@commit:path or package==version:path, then what in that file
+        assert isinstance(source, str) and ("@" in source or "==" in source) and ":" in source, (path, source)
+
+
+def test_tasks_match_the_suite_and_simplerenv_episode_counts() -> None:
+    for name in REAL_TASKS:
+        spec, ref = TASKS[name], task_reference(name)
+        assert spec.family == "bridge" and ref["max_steps"] == spec.max_steps
+        assert len(ref["xy_configs"]) * len(ref["quat_configs"]) == spec.episodes == 24
+    with pytest.raises(ValueError, match="valid: put_spoon_on_towel"):
+        task_reference("open_drawer_top")
+
+
+def test_layouts_use_simplerenv_indexing() -> None:
+    # Episode i: positions (i % (n_xy * n_quat)) // n_quat, orientation i % n_quat.
+    xy, quat = layout_reference("put_carrot_on_plate", 0)
+    assert xy == [[-0.235, -0.075], [-0.235, 0.075]] and quat[0] == pytest.approx([0, 0, 0, 1], abs=1e-8)
+    xy, quat = layout_reference("put_carrot_on_plate", 3)
+    assert xy == [[-0.235, -0.075], [-0.085, -0.075]]
+    assert quat[0] == pytest.approx([np.sqrt(0.5), 0, 0, -np.sqrt(0.5)])
+    xy, quat = layout_reference("put_eggplant_in_basket", 23)
+    assert xy[1] == [-0.125, 0.025] and quat[0] == pytest.approx(
+        [np.cos(np.pi / 8), 0, 0, -np.sin(np.pi / 8)]
+    )
+    assert layout_reference("stack_green_on_yellow", 24) == layout_reference("stack_green_on_yellow", 0)
+
+
+# --- assets missing -------------------------------------------------------------------------------
+def test_missing_assets_give_one_line_naming_the_path_and_the_fetch_command(tmp_path, monkeypatch) -> None:
+    import mani_skill
+
+    monkeypatch.delenv("SIMPLER_ASSET_DIR", raising=False)
+    with pytest.raises(SimplerAssetsMissing, match="SIMPLER_ASSET_DIR is not set.*ManiSkill2_real2sim"):
+        require_simpler_files(["custom/info_bridge_custom_v0.json"])
+    monkeypatch.setenv("SIMPLER_ASSET_DIR", str(tmp_path))
+    with pytest.raises(SimplerAssetsMissing) as info:
+        require_simpler_files(["custom/models/eggplant/collision.obj"])
+    message = str(info.value)
+    assert "\n" not in message and str(tmp_path / "custom/models/eggplant/collision.obj") in message
+    monkeypatch.setattr(mani_skill, "ASSET_DIR", Path(tmp_path))
+    with pytest.raises(SimplerAssetsMissing, match="download_asset widowx250s"):
+        require_robot("widowx250s")
+    from envs.simpler.real_env import SimplerRealEnv
+
+    with pytest.raises(SimplerAssetsMissing, match="missing"):
+        SimplerRealEnv("put_carrot_on_plate", cameras=())
+
+
+def test_bad_task_and_variant() -> None:
+    from envs.simpler.real_env import SimplerRealEnv, check_real_task
+
+    with pytest.raises(ValueError, match="valid: put_spoon_on_towel"):
+        check_real_task("move_near")
+    with pytest.raises(ValueError, match="not built on SimplerEnv's embodiments; valid: base"):
+        SimplerRealEnv("put_carrot_on_plate", variant="lighting_darker")
+
+
+def test_expert_refuses_unknown_embodiment_and_objects() -> None:
+    from policies.expert.simpler_scripts import script_for
+
+    with pytest.raises(ValueError, match="valid: panda, widowx250s"):
+        script_for("put_carrot_on_plate", 0, ("a", "b"), "franka")
+    with pytest.raises(ValueError, match="expects objects"):
+        script_for("put_carrot_on_plate", 0, ("carrot", "plate"), "widowx250s")
+
+
+def test_alignment_numbers() -> None:
+    from envs.simpler.alignment import compare_masks, robot_mask_in_real
+
+    ours = np.zeros((10, 10), bool)
+    ours[2:6, 2:6] = True
+    real = np.roll(ours, 2, axis=1)
+    n = compare_masks(ours, real)
+    assert n["robot_iou"] == pytest.approx(8 / 24) and (n["centroid_dx_px"], n["centroid_dy_px"]) == (-2, 0)
+    empty = np.full((10, 10, 3), 200, np.uint8)
+    frame = empty.copy()
+    frame[real] = 10
+    frame[9, 9] = 10  # a dark spot far from our robot is not the robot
+    np.testing.assert_array_equal(robot_mask_in_real(frame, empty, ours, margin=2), real)
+
+
+# --- the scenes -----------------------------------------------------------------------------------
+SIZE = (80, 60)
+
+
+@pytest.fixture(scope="module")
+def scenes(assets):
+    """One env per task (small camera), shared by the tests below: building one takes seconds."""
+    from envs.simpler.real_env import SimplerRealEnv
+
+    built: dict = {}
+
+    def get(task: str):
+        if task not in built:
+            built[task] = SimplerRealEnv(task, image_size=SIZE)
+        return built[task]
+
+    yield get
+    for env in built.values():
+        env.close()
+
+
+def test_check_env(scenes) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = scenes("put_spoon_on_towel")
+    check_env(env, skip_render_check=True)
+    made = gym.make(real_gym_id("put_spoon_on_towel"), cameras=())
+    assert made.spec.max_episode_steps == 60 and "rgb_static" not in made.observation_space.spaces
+    made.close()
+
+
+@pytest.mark.parametrize("task", REAL_TASKS)
+def test_camera_base_pose_and_overlay(scenes, task: str) -> None:
+    """SimplerEnv's camera (intrinsics, pose on base_link) and robot base pose, and the green screen."""
+    import torch
+
+    from envs.simpler.bridge_scene import CAMERA
+
+    env = scenes(task)
+    obs, info = env.reset(seed=0, options={"episode": 0})
+    assert obs["rgb_static"].shape == (SIZE[1], SIZE[0], 3) and info["embodiment"] == "widowx250s"
+    scene = env.scene
+    ref = scene_reference(task_reference(task)["scene"])
+    base = scene.agent.robot.pose
+    np.testing.assert_allclose(base.p[0].numpy(), ref["robot_base"]["p"], atol=1e-6)
+    np.testing.assert_allclose(base.q[0].numpy(), ref["robot_base"]["q"], atol=1e-6)
+    camera = scene._sensors[CAMERA]
+    cam = ref["camera"]
+    k = camera.camera.get_intrinsic_matrix()[0].numpy()
+    expected = np.array(cam["intrinsic"], dtype=float) * [[SIZE[0] / 640], [SIZE[1] / 480], [1]]
+    np.testing.assert_allclose(k, expected, rtol=1e-5)
+    assert (cam["width"], cam["height"]) == (640, 480)
+    assert camera.config.mount.name.endswith(cam["mount"])
+    np.testing.assert_allclose(camera.config.pose.p[0].numpy(), cam["p"], atol=1e-6)
+    np.testing.assert_allclose(camera.config.pose.q[0].numpy(), cam["q"], atol=1e-6)
+    # Every pixel not showing the robot or a task object is the real image's pixel.
+    raw = scene.get_obs()["sensor_data"][CAMERA]
+    keep = torch.isin(raw["segmentation"][0, ..., 0], scene._keep_ids).numpy()
+    assert 0.02 < keep.mean() < 0.6
+    np.testing.assert_array_equal(obs["rgb_static"][~keep], scene._overlay_image[~keep])
+    assert not np.array_equal(obs["rgb_static"][keep], scene._overlay_image[keep])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", REAL_TASKS)
+def test_expert_solves_the_first_and_last_layout(scenes, task: str) -> None:
+    from policies.expert.simpler_scripts import script_for
+
+    env = scenes(task)
+    for episode in (0, TASKS[task].episodes - 1):
+        obs, info = env.reset(seed=episode, options={"episode": episode})
+        expert = script_for(task, episode, info["objects"], info["embodiment"])
+        for _ in range(TASKS[task].max_steps):
+            obs, _, _, truncated, info = env.step(expert.act(obs))
+        assert truncated and info["success"] and info["partial"], (task, episode)
+
+
+@pytest.mark.slow
+def test_random_actions_fail(scenes) -> None:
+    for task in ("put_carrot_on_plate", "put_eggplant_in_basket"):
+        env = scenes(task)
+        env.action_space.seed(0)
+        env.reset(seed=0, options={"episode": 5})
+        for _ in range(TASKS[task].max_steps):
+            *_, info = env.step(env.action_space.sample())
+        assert not info["success"]
+
+
+# --- through the harness ----------------------------------------------------------------------------
+def test_bench_run_embodiment_simpler_runs_the_widowx_scenes(assets, tmp_path) -> None:
+    import json
+
+    from bench import run
+
+    out = tmp_path / "run"
+    argv = ["--suite", "simpler", "--embodiment", "simpler", "--tasks", "put_carrot_on_plate"]
+    argv += ["--policy", "random", "--episodes-per-variant", "1", "--workers", "1", "--quiet"]
+    assert run.main([*argv, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["embodiment"] == "simpler" and summary["n_episodes"] == 1
+    assert list(summary["tasks"]) == ["put_carrot_on_plate"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tasks", "pick_coke_can"], "not built on SimplerEnv's robots yet; valid: put_spoon_on_towel"),
+        (["--variants", "other"], "variant(s) ['other'] not in mode visual_matching"),
+        (["--official"], "two different scene sets"),
+        (["--embodiment", "ur5"], "unknown --embodiment 'ur5'; valid: panda, simpler"),
+    ],
+)
+def test_bench_run_embodiment_simpler_refuses_in_one_line(extra, message, tmp_path, capsys) -> None:
+    from bench import run
+
+    out = tmp_path / "run"
+    argv = ["--suite", "simpler", "--embodiment", "simpler", "--policy", "random", *extra]
+    assert run.main([*argv, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
