@@ -1,12 +1,31 @@
-"""Offline replay: how well a checkpoint predicts recorded demonstrations, and what it reads.
+"""Offline replay: how well a checkpoint predicts demonstrations it never trained on, and what it reads.
 
-``python -m bench.replay CHECKPOINT --data DIR [--episodes 12] [--probes none first_frame frozen_state]``
+``python -m bench.replay CHECKPOINT [--data DIR] [--language eval recorded wrong]
+[--probes none first_frame frozen_state] [--split held_out|train] [--episodes N] [--json FILE]``
 
-Every frame of some recorded episodes goes to the VLA policy exactly as a live observation would
-(history buffers, resizing, denormalisation, re-query every step), and the action it returns is
-compared with the recorded one: arm MSE in normalised units ([-1, 1] per dimension) and the share
-of steps with the right gripper command. A low replay error with a low closed-loop success says the
-gap lies in closed loop, not in the inference pipeline.
+Episodes: the ones the run held out (``data.val_fraction`` of the store's episodes, chosen by
+:func:`trainer.validation.split_episodes` with the run's ``train.seed``, exactly as training chose
+them). ``--data`` defaults to the run's ``data.path``; the store must be the one the run trained on
+(its frame count must match the checkpoint's statistics). A run that held nothing out is an error:
+``--split train`` replays its training episodes instead, which measures the fit, not generalisation.
+
+Every frame goes to the VLA policy exactly as a live observation would (history buffers, resizing,
+denormalisation, re-query every step), and the action it returns is compared with the recorded one:
+the arm's squared error per dimension in normalised units ([-1, 1] per dimension), the share of
+steps with the right gripper command, overall and within :data:`NEAR_SWITCH` frames of a switch of
+the recorded gripper command (where a policy that only repeats the last command fails). Two
+baselines need no policy: the mean normalised action of the run's training episodes, and the mean
+action of each task over those episodes (what an instruction-only policy could reach).
+
+The instruction fed (``--language``):
+
+- ``eval``: the task's evaluation phrasing, what ``bench.run`` gives (the default);
+- ``recorded``: the episode's recorded training phrasing;
+- ``wrong``: a training phrasing of another task (the task half the task list away, so another
+  family): how far the policy's actions move when the language names a different task.
+
+With all three, the report also counts the frames on which the evaluation phrasing acts like its own
+task: its prediction is nearer the recorded phrasing's than the wrong task's.
 
 Probes change what the policy sees, to find what its actions depend on:
 
@@ -19,34 +38,138 @@ Probes change what the policy sees, to find what its actions depend on:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 PROBES = ("none", "first_frame", "frozen_state")
+LANGUAGES = ("eval", "recorded", "wrong")
+SPLITS = ("held_out", "train")
+NEAR_SWITCH = 3
+"""frames either side of a gripper switch counted as 'near' it"""
 
 
 @dataclass
 class ReplayResult:
     probe: str
+    """what the policy saw (PROBES), or 'baseline' for the constant baselines"""
+    language: str
+    """the instruction fed (LANGUAGES), or the baseline's name"""
     arm_mse: float
     """mean squared error of the 6 arm dims, normalised units"""
+    arm_mse_per_dim: list[float]
+    """the same per dim: x, y, z, roll, pitch, yaw"""
     gripper_accuracy: float
     """share of steps whose gripper sign matches the recording"""
+    gripper_accuracy_near_switch: float | None
+    """the same on steps within NEAR_SWITCH frames of a recorded gripper switch (None: no switch)"""
     steps: int
+    near_switch_steps: int
     episodes: int
 
 
-def spread(n_total: int, n: int) -> list[int]:
-    """``n`` episode indices evenly spread over ``0..n_total-1`` (all of them if n >= n_total)."""
-    if n_total < 1:
-        raise ValueError("the dataset holds no episodes")
-    if n >= n_total:
-        return list(range(n_total))
-    return [int(i) for i in np.linspace(0, n_total - 1, n).round()]
+@dataclass
+class Recording:
+    """The recorded targets of the replayed episodes, in normalised units, frame after frame."""
+
+    actions: np.ndarray
+    """(N, 7) normalised recorded actions"""
+    tasks: list[str]
+    """task of each frame"""
+    near_switch: np.ndarray
+    """(N,) bool: within NEAR_SWITCH frames of a recorded gripper switch"""
+
+
+def spread(items: Sequence[int], n: int) -> list[int]:
+    """``n`` of ``items`` evenly spread over them (all of them if n >= len(items))."""
+    if not items:
+        raise ValueError("there are no episodes to replay")
+    if n >= len(items):
+        return list(items)
+    return [int(items[i]) for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def near_switch(gripper: np.ndarray, window: int = NEAR_SWITCH) -> np.ndarray:
+    """(T,) bool: frames within ``window`` frames of a change of sign of the gripper command."""
+    sign = np.sign(np.asarray(gripper))
+    switches = np.flatnonzero(sign[1:] != sign[:-1]) + 1
+    t = np.arange(len(sign))
+    if not len(switches):
+        return np.zeros(len(sign), dtype=bool)
+    return np.abs(t[:, None] - switches[None, :]).min(axis=1) <= window
+
+
+def run_split(cfg: Any, trained_frames: int | None, store: Any) -> tuple[list[int], list[int]]:
+    """(trained, held out) episodes of ``store`` in the run of ``cfg`` (a TrainConfig).
+
+    ``trained_frames``: the frame count of the run's training data (its statistics' ``n_frames``);
+    the split is the run's own only on that very store."""
+    from trainer.validation import split_episodes
+
+    if trained_frames is not None and int(trained_frames) != store.n_frames:
+        raise ValueError(
+            f"{store.root}: holds {store.n_frames} frames, the run's training data held {trained_frames} "
+            f"(data.path = {cfg.data.path}): its held-out episodes are only known on that store"
+        )
+    return split_episodes(len(store), cfg.data.val_fraction, cfg.train.seed)
+
+
+def replay_episodes(cfg: Any, trained_frames: int | None, store: Any, split: str = "held_out") -> list[int]:
+    """The episodes of ``store`` the run held out (``split='held_out'``) or trained on (``'train'``)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    train, held_out = run_split(cfg, trained_frames, store)
+    if split == "train":
+        return train
+    if not held_out:
+        raise ValueError(
+            f"the run held no episodes out (data.val_fraction = {cfg.data.val_fraction}), so every "
+            "episode was trained on: retrain with data.val_fraction > 0, or pass --split train to "
+            "replay training episodes (the fit, not generalisation)"
+        )
+    return held_out
+
+
+def suite_language(store: Any) -> Any:
+    """The language module of the store's suite (``envs.<suite>.language``)."""
+    suite = store.env.get("suite")
+    try:
+        return importlib.import_module(f"envs.{suite}.language")
+    except ImportError:
+        raise ValueError(
+            f"{store.root}: suite {suite!r} has no language module envs.{suite}.language; "
+            "use --language recorded"
+        ) from None
+
+
+def instruction_source(language: str, store: Any) -> Callable[[Mapping[str, Any]], str]:
+    """info of an episode -> the instruction to feed for ``language`` (see the module doc)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; valid: {', '.join(LANGUAGES)}")
+    if language == "recorded":
+        return lambda info: str(info.get("instruction", ""))
+    lang = suite_language(store)
+    tasks = list(lang.EVAL_INSTRUCTIONS)
+
+    def task_of(info: Mapping[str, Any]) -> str:
+        task = info.get("task")
+        if task not in lang.EVAL_INSTRUCTIONS:
+            raise ValueError(
+                f"{store.root}: an episode's task {task!r} is not a task of envs.{store.env.get('suite')}"
+                f".language, so it has no {language} phrasing; use --language recorded"
+            )
+        return str(task)
+
+    if language == "eval":
+        return lambda info: lang.eval_instruction(task_of(info))
+    return lambda info: lang.train_instructions(
+        tasks[(tasks.index(task_of(info)) + len(tasks) // 2) % len(tasks)]
+    )[0]
 
 
 def _observation(ep: Any, cams: Sequence[str], state_key: str | None, frame: int, t: int) -> dict:
@@ -57,8 +180,44 @@ def _observation(ep: Any, cams: Sequence[str], state_key: str | None, frame: int
     return obs
 
 
-def replay(policy: Any, store: Any, episodes: Sequence[int], probe: str = "none") -> ReplayResult:
-    """Replays ``episodes`` of ``store`` (an EpisodeStore) through ``policy`` (a VLAPolicy)."""
+def recording(store: Any, episodes: Sequence[int], key: str, quantiles: Any) -> Recording:
+    from trainer.data.preprocess import normalize_actions
+
+    actions, tasks, near = [], [], []
+    for e in episodes:
+        raw = np.asarray(store.episode(e).data[key], dtype=np.float32)
+        actions.append(normalize_actions(raw, quantiles))
+        tasks += [str(store.episodes[e].get("task") or "")] * len(raw)
+        near.append(near_switch(raw[:, 6]))
+    return Recording(np.concatenate(actions), tasks, np.concatenate(near))
+
+
+def score(predicted: np.ndarray, rec: Recording, probe: str, language: str, episodes: int) -> ReplayResult:
+    """Compare (N, 7) normalised predictions with the recording."""
+    per_dim = ((predicted[:, :6] - rec.actions[:, :6]) ** 2).mean(axis=0)
+    hits = np.sign(predicted[:, 6]) == np.sign(rec.actions[:, 6])
+    n_near = int(rec.near_switch.sum())
+    return ReplayResult(
+        probe,
+        language,
+        float(per_dim.mean()),
+        [float(v) for v in per_dim],
+        float(hits.mean()),
+        float(hits[rec.near_switch].mean()) if n_near else None,
+        len(hits),
+        n_near,
+        episodes,
+    )
+
+
+def predict(
+    policy: Any,
+    store: Any,
+    episodes: Sequence[int],
+    probe: str = "none",
+    instruction_for: Callable[[Mapping[str, Any]], str] | None = None,
+) -> np.ndarray:
+    """(N, 7) normalised actions ``policy`` (a VLAPolicy) returns on every frame of ``episodes``."""
     from trainer.data.preprocess import normalize_actions
 
     if probe not in PROBES:
@@ -68,13 +227,13 @@ def replay(policy: Any, store: Any, episodes: Sequence[int], probe: str = "none"
     key, cams, state_key = policy.cfg.data.action_key, policy.cfg.model.cameras, policy.state_key
     if probe == "frozen_state" and not state_key:
         raise ValueError("probe 'frozen_state' needs a checkpoint that reads proprioception (state_key)")
-    needed = [*cams, key] + ([state_key] if state_key else [])
-    store.require(*needed)
+    store.require(*cams, key, *([state_key] if state_key else []))
+    instruction_for = instruction_for or (lambda info: str(info.get("instruction", "")))
     h = policy.history
-    errors, hits = [], []
+    out = []
     for e in episodes:
         ep = store.episode(e)
-        instruction = ep.info.get("instruction", "")
+        instruction = instruction_for(ep.info)
         policy.reset(instruction)
         for t in range(len(ep)):
             frame = 0 if probe == "first_frame" else t
@@ -82,43 +241,126 @@ def replay(policy: Any, store: Any, episodes: Sequence[int], probe: str = "none"
                 policy.reset(instruction)
                 for i in range(max(0, t - h + 1), t):
                     policy.act_batch([_observation(ep, cams, state_key, i, t)], [0])
-            action = policy.act_batch([_observation(ep, cams, state_key, frame, t)], [0])[0]
-            predicted = normalize_actions(action[None], policy.quantiles)[0]
-            recorded = np.asarray(ep.data[key][t], dtype=np.float32)
-            target = normalize_actions(recorded[None], policy.quantiles)[0]
-            errors.append(float(((predicted[:6] - target[:6]) ** 2).mean()))
-            hits.append(bool(np.sign(action[6]) == np.sign(recorded[6])))
-    return ReplayResult(probe, float(np.mean(errors)), float(np.mean(hits)), len(errors), len(episodes))
+            out.append(policy.act_batch([_observation(ep, cams, state_key, frame, t)], [0])[0])
+    return normalize_actions(np.asarray(out, dtype=np.float32), policy.quantiles)
 
 
-def main(argv: Sequence[str] | None = None) -> list[ReplayResult]:
+def replay(
+    policy: Any, store: Any, episodes: Sequence[int], probe: str = "none", language: str = "recorded"
+) -> ReplayResult:
+    """Replays ``episodes`` of ``store`` (an EpisodeStore) through ``policy`` and scores it."""
+    predicted = predict(policy, store, episodes, probe, instruction_source(language, store))
+    rec = recording(store, episodes, policy.cfg.data.action_key, policy.quantiles)
+    return score(predicted, rec, probe, language, len(episodes))
+
+
+def baselines(
+    store: Any, train_episodes: Sequence[int], rec: Recording, key: str, quantiles: Any, episodes: int
+) -> list[ReplayResult]:
+    """The training episodes' mean action, and each task's mean action over them, scored on ``rec``."""
+    train = recording(store, train_episodes, key, quantiles)
+    mean = train.actions.mean(axis=0)
+    mean[6] = 1.0 if (train.actions[:, 6] > 0).mean() >= 0.5 else -1.0  # the majority command
+    by_task = {}
+    for task in set(rec.tasks):
+        rows = np.array([t == task for t in train.tasks])
+        if rows.any():
+            m = train.actions[rows].mean(axis=0)
+            m[6] = 1.0 if (train.actions[rows, 6] > 0).mean() >= 0.5 else -1.0
+            by_task[task] = m
+    constant = np.broadcast_to(mean, rec.actions.shape)
+    per_task = np.stack([by_task.get(t, mean) for t in rec.tasks])
+    return [
+        score(constant, rec, "baseline", "mean", episodes),
+        score(per_task, rec, "baseline", "task_mean", episodes),
+    ]
+
+
+def agreement(eval_pred: np.ndarray, recorded_pred: np.ndarray, wrong_pred: np.ndarray) -> int:
+    """Frames on which the eval phrasing's arm prediction is nearer the recorded phrasing's than the
+    wrong task's (the eval phrasing acts like its own task)."""
+    own = ((eval_pred[:, :6] - recorded_pred[:, :6]) ** 2).sum(axis=1)
+    other = ((eval_pred[:, :6] - wrong_pred[:, :6]) ** 2).sum(axis=1)
+    return int((own < other).sum())
+
+
+def _row(r: ReplayResult) -> str:
+    near = "-" if r.gripper_accuracy_near_switch is None else f"{r.gripper_accuracy_near_switch:.3f}"
+    dims = "".join(f"{v:>8.4f}" for v in r.arm_mse_per_dim)
+    return f"{r.probe:<13}{r.language:<10}{r.arm_mse:>9.4f}{dims}{r.gripper_accuracy:>10.3f}{near:>9}"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="checkpoint folder (as for --policy vla:DIR)")
-    parser.add_argument("--data", required=True, help="episode store with recorded demonstrations")
-    parser.add_argument("--episodes", type=int, default=12, help="episodes, evenly spread over the store")
-    parser.add_argument("--probes", nargs="+", default=["none", "first_frame"], choices=PROBES)
+    parser.add_argument("--data", help="the episode store the run trained on (default: its data.path)")
+    parser.add_argument(
+        "--split", default="held_out", choices=SPLITS, help="episodes the run held out or trained on"
+    )
+    parser.add_argument(
+        "--episodes", type=int, help="at most this many episodes, evenly spread (default: all)"
+    )
+    parser.add_argument("--language", nargs="+", default=["eval"], choices=LANGUAGES, help="instructions fed")
+    parser.add_argument("--probes", nargs="+", default=["none"], choices=PROBES)
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
+    if args.episodes is not None and args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.json and Path(args.json).exists():
+        parser.error(f"--json {args.json}: exists; choose a new file (results are never overwritten)")
 
     from policies.vla.policy import VLAPolicy
-    from trainer.data.store import EpisodeStore
+    from trainer.checkpoint import CheckpointError
+    from trainer.data.store import DatasetError, EpisodeStore
 
-    policy = VLAPolicy.from_checkpoint(args.checkpoint, exec_mode="first")
-    store = EpisodeStore(args.data)
-    episodes = spread(len(store), args.episodes)
     try:
-        results = [replay(policy, store, episodes, probe) for probe in args.probes]
-    except ValueError as exc:  # a probe the checkpoint cannot take, a store without its fields
+        policy = VLAPolicy.from_checkpoint(args.checkpoint, exec_mode="first")
+        trained_frames = json.loads((Path(args.checkpoint) / "stats.json").read_text()).get("n_frames")
+        store = EpisodeStore(args.data or policy.cfg.data.path)
+        chosen = replay_episodes(policy.cfg, trained_frames, store, args.split)
+        episodes = spread(chosen, args.episodes or len(chosen))
+        key = policy.cfg.data.action_key
+        rec = recording(store, episodes, key, policy.quantiles)
+        sources = {lang: instruction_source(lang, store) for lang in args.language}
+        results, predictions = [], {}
+        for probe in args.probes:
+            for lang in args.language:
+                predicted = predict(policy, store, episodes, probe, sources[lang])
+                predictions[probe, lang] = predicted
+                results.append(score(predicted, rec, probe, lang, len(episodes)))
+        train_eps, _ = run_split(policy.cfg, trained_frames, store)
+        base = baselines(store, train_eps, rec, key, policy.quantiles, len(episodes))
+    except (ValueError, CheckpointError, DatasetError, FileNotFoundError) as exc:
         parser.error(str(exc))
-    print(f"{'probe':<14}{'arm MSE':>10}{'gripper acc':>13}{'steps':>8}")
-    for r in results:
-        print(f"{r.probe:<14}{r.arm_mse:>10.4f}{r.gripper_accuracy:>13.3f}{r.steps:>8}")
+    fraction = policy.cfg.data.val_fraction
+    print(
+        f"{args.split.replace('_', '-')} episodes: {len(episodes)} of {len(chosen)} (store {store.root}: "
+        f"{len(store)} episodes, data.val_fraction {fraction}, train.seed {policy.cfg.train.seed}); "
+        f"{rec.actions.shape[0]} steps, {int(rec.near_switch.sum())} within {NEAR_SWITCH} of a gripper switch"
+    )
+    dims = "".join(f"{d:>8}" for d in ("x", "y", "z", "roll", "pitch", "yaw"))
+    print(f"{'probe':<13}{'language':<10}{'arm MSE':>9}{dims}{'grip acc':>10}{'near sw':>9}")
+    for r in [*results, *base]:
+        print(_row(r))
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "data": str(store.root),
+        "split": args.split,
+        "episodes": episodes,
+        "results": [asdict(r) for r in results],
+        "baselines": [asdict(r) for r in base],
+    }
+    for probe in args.probes:
+        if all((probe, lang) in predictions for lang in LANGUAGES):
+            n = agreement(*(predictions[probe, lang] for lang in LANGUAGES))
+            report.setdefault("eval_acts_like_own_task", {})[probe] = {"frames": n, "of": len(rec.tasks)}
+            print(
+                f"{probe}: the eval phrasing acts like its own task on {n} of {len(rec.tasks)} frames "
+                "(its prediction nearer the recorded phrasing's than the wrong task's)"
+            )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump([asdict(r) for r in results], f, indent=2)
-    return results
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

@@ -153,4 +153,4 @@ def test_bad_input(tmp_path, capsys):
     assert "unknown CALVIN task 'fly'; valid tasks:" in capsys.readouterr().err
     collect(args(tmp_path / "d", episodes=1, tasks=["open_drawer"]))
     assert main(["--out", str(tmp_path / "d"), "--static-size", "64", *SMALL[2:]]) == 2
-    assert "holds data of env" in capsys.readouterr().err
+    assert "static_size: ours 64, stored 32" in capsys.readouterr().err

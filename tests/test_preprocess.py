@@ -6,7 +6,6 @@ import torch
 
 from trainer.data.preprocess import (
     ActionQuantiles,
-    History,
     denormalize_actions,
     discretize_actions,
     normalize_actions,
@@ -207,62 +206,63 @@ def test_undiscretize_rejects_out_of_range_tokens():
 # -------------------------------------------------------------------------------------------- history
 
 
-def test_process_history_short_sequence_left_padded():
-    obs = np.arange(5 * 3, dtype=np.float32).reshape(5, 3) + 1
-    act = np.arange(5 * 7, dtype=np.float64).reshape(5, 7) + 1
-    h = process_history(obs, act, history_length=16)
-    assert isinstance(h, History)
-    assert h.observations.shape == (16, 3) and h.observations.dtype == np.float32
-    assert h.actions.shape == (16, 7) and h.actions.dtype == np.float64
-    assert h.mask.dtype == bool and h.mask.shape == (16,)
-    assert h.mask.tolist() == [False] * 11 + [True] * 5
-    np.testing.assert_array_equal(h.observations[:11], 0)
-    np.testing.assert_array_equal(h.observations[11:], obs)
-    np.testing.assert_array_equal(h.actions[:11], 0)
-    np.testing.assert_array_equal(h.actions[-1], act[-1])  # the current step is last
+def test_process_history_seed_example_short_sequence():
+    """Three steps into a window of 5: the seed's lists, real steps first, zeros after."""
+    obs = [np.full((2, 2, 3), i + 1, dtype=np.uint8) for i in range(3)]
+    act = [np.full(7, 0.1 * (i + 1)) for i in range(3)]
+    history_obs, history_actions = process_history(obs, act, history_length=5)
+    assert isinstance(history_obs, list) and isinstance(history_actions, list)
+    assert len(history_obs) == len(history_actions) == 5
+    for i in range(3):
+        np.testing.assert_array_equal(history_obs[i], obs[i])
+        np.testing.assert_array_equal(history_actions[i], act[i])
+    for i in (3, 4):
+        assert history_obs[i].shape == (2, 2, 3) and history_obs[i].dtype == np.uint8
+        assert not history_obs[i].any() and not history_actions[i].any()
+        assert history_actions[i].shape == (7,)
 
 
-def test_process_history_exact_and_long():
-    obs = np.arange(16 * 2).reshape(16, 2)
-    h = process_history(obs)
-    assert h.mask.all() and h.actions is None
-    np.testing.assert_array_equal(h.observations, obs)
-    assert h.observations is not obs
-    long = np.arange(40 * 2).reshape(40, 2)
-    h = process_history(long, long[:, :1] * 10)
-    assert h.mask.all()
-    np.testing.assert_array_equal(h.observations, long[-16:])  # oldest steps dropped
-    np.testing.assert_array_equal(h.actions[:, 0], long[-16:, 0] * 10)
-    assert h.observations[-1].tolist() == [78, 79]
+def test_process_history_default_length_and_long_sequences():
+    obs = np.arange(40 * 2).reshape(40, 2)  # an array is split along its first axis
+    act = np.arange(40 * 7).reshape(40, 7)
+    history_obs, history_actions = process_history(obs, act)
+    assert len(history_obs) == 16  # the seed's default history_length
+    np.testing.assert_array_equal(np.stack(history_obs), obs[-16:])  # the most recent steps, in order
+    np.testing.assert_array_equal(np.stack(history_actions), act[-16:])
+    exact_obs, _ = process_history(obs[:16], act[:16])
+    np.testing.assert_array_equal(np.stack(exact_obs), obs[:16])
 
 
-def test_process_history_dict_and_sequences():
-    imgs = np.ones((3, 4, 4, 3), dtype=np.uint8)
-    states = np.full((3, 15), 2.0)
-    h = process_history({"images": imgs, "states": states}, history_length=8)
-    assert set(h.observations) == {"images", "states"}
-    assert h.observations["images"].shape == (8, 4, 4, 3) and h.observations["images"].dtype == np.uint8
-    assert h.observations["images"][:5].sum() == 0 and (h.observations["images"][5:] == 1).all()
-    np.testing.assert_array_equal(h.observations["states"][5:], 2.0)
-    assert h.mask.tolist() == [False] * 5 + [True] * 3
-    # a list of per-step dicts
-    steps = [{"images": imgs[0], "states": states[0]} for _ in range(3)]
-    h2 = process_history(steps, history_length=8)
-    np.testing.assert_array_equal(h2.observations["states"], h.observations["states"])
-    # a list of per-step arrays; T == 0 gives an all-padding window
-    h3 = process_history([np.ones(2)] * 2, history_length=4)
-    assert h3.mask.tolist() == [False, False, True, True]
-    h4 = process_history(np.zeros((0, 2)), np.zeros((0, 7)), history_length=4)
-    assert not h4.mask.any() and h4.observations.shape == (4, 2) and h4.actions.shape == (4, 7)
+def test_process_history_dict_and_tensor_steps():
+    steps = [{"rgb": np.ones((4, 4, 3), np.uint8), "state": np.full(15, 2.0)} for _ in range(2)]
+    history_obs, history_actions = process_history(steps, [torch.ones(7)] * 2, history_length=3)
+    assert set(history_obs[2]) == {"rgb", "state"} and not history_obs[2]["rgb"].any()
+    assert history_obs[2]["state"].shape == (15,) and (history_obs[1]["state"] == 2.0).all()
+    assert isinstance(history_actions[2], torch.Tensor) and torch.equal(history_actions[2], torch.zeros(7))
 
 
 def test_process_history_errors():
-    with pytest.raises(ValueError, match="differ in length"):
-        process_history({"a": np.zeros((3, 2)), "b": np.zeros((4, 2))})
-    with pytest.raises(ValueError, match="actions"):
+    with pytest.raises(ValueError, match="3 observations but 4 actions"):
         process_history(np.zeros((3, 2)), np.zeros((4, 7)))
-    with pytest.raises(ValueError, match="history_length"):
-        process_history(np.zeros((3, 2)), history_length=0)
+    with pytest.raises(ValueError, match="history_length must be a positive integer"):
+        process_history(np.zeros((3, 2)), np.zeros((3, 7)), history_length=0)
+    with pytest.raises(ValueError, match="no steps"):
+        process_history([], [], history_length=4)
+
+
+def test_normalize_and_discretize_seed_examples():
+    """The seed's keys '1st'/'99th' and its formulas, with hand-computed values."""
+    q = {"1st": [-0.5, -1.0, 0.0, -2.0, -0.1, -0.2, -1.0], "99th": [0.5, 1.0, 4.0, 2.0, 0.1, 0.2, 1.0]}
+    a = np.array([0.25, 3.0, 1.0, -2.0, 0.05, 0.0, 0.7])
+    n = normalize_actions(a, q)
+    # 2 * (clamp(a) - q01) / (q99 - q01) - 1; the gripper (dim 6) as a sign
+    np.testing.assert_allclose(n, [0.5, 1.0, -0.5, -1.0, 0.5, 0.0, 1.0], atol=1e-12)
+    np.testing.assert_array_equal(n, normalize_actions(a, {"q01": q["1st"], "q99": q["99th"]}))
+    with pytest.raises(ValueError, match=r"expected the keys '1st' and '99th' \(or 'q01' and 'q99'\)"):
+        normalize_actions(a, {"1st": q["1st"], "q99": q["99th"]})
+    # floor((a + 1) * 255 / 2) + 10
+    tokens = discretize_actions(np.array([-1.0, 0.0, 0.5, 1.0]))
+    assert tokens.tolist() == [10, 137, 201, 265]
 
 
 # ---------------------------------------------------------------------------------------------- torch
@@ -289,15 +289,3 @@ def test_torch_in_torch_out():
     back = undiscretize_actions(tok)
     assert isinstance(back, torch.Tensor) and back.dtype == torch.float32
     np.testing.assert_allclose(back.numpy(), undiscretize_actions(tok.numpy()), atol=1e-7)
-
-    obs = torch.arange(6, dtype=torch.float32).reshape(3, 2) + 1
-    h = process_history({"states": obs}, torch.ones(3, 7), history_length=5)
-    assert isinstance(h.mask, torch.Tensor) and h.mask.dtype == torch.bool
-    assert h.mask.tolist() == [False, False, True, True, True]
-    assert isinstance(h.observations["states"], torch.Tensor)
-    assert torch.equal(h.observations["states"][2:], obs) and torch.equal(
-        h.observations["states"][:2], torch.zeros(2, 2)
-    )
-    assert h.actions.shape == (5, 7) and h.actions[:2].sum() == 0
-    h2 = process_history(torch.arange(20).reshape(20, 1), history_length=16)
-    assert h2.observations[:, 0].tolist() == list(range(4, 20)) and bool(h2.mask.all())

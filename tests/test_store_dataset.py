@@ -65,7 +65,9 @@ def test_interrupted_episode_is_truncated_on_reopen(store_dir):
 
 
 def test_writer_refuses_other_env_and_other_fields(store_dir):
-    with pytest.raises(DatasetError, match="holds data of env"):
+    with pytest.raises(
+        DatasetError, match=r"collected with other settings \(suite: ours \"other\", stored \"test\"\)"
+    ):
         EpisodeWriter(store_dir, env={"suite": "other"})
     writer = EpisodeWriter(store_dir, env={"suite": "test"})
     bad = make_episode(3, 0)
@@ -151,8 +153,11 @@ def test_augmentation_is_seeded_per_sample_and_epoch(store_dir):
     b.set_epoch(1)
     assert not torch.equal(s1["actions"], b[10]["actions"])
     from envs.calvin.language import TRAIN_INSTRUCTIONS
+    from envs.calvin.paraphrases import paraphrases
 
-    assert {a[i]["language_instruction"] for i in range(20)} <= set(TRAIN_INSTRUCTIONS["open_drawer"])
+    known = set(TRAIN_INSTRUCTIONS["open_drawer"]) | set(paraphrases("open_drawer"))
+    words = {w for p in known for w in p.split()} | {"<unk>"}  # word dropout
+    assert all(set(a[i]["language_instruction"].split()) <= words for i in range(20))
     assert len({a[i]["language_instruction"] for i in range(20)}) > 1
 
 

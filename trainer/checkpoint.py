@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_model, save_model
 
-from trainer.config import TrainConfig, config_from_dict
+from trainer.config import ConfigError, TrainConfig, config_from_dict
 
 REQUIRED = ("model.safetensors", "config.json", "stats.json", "tokenizer.json")
 
@@ -95,6 +95,15 @@ def _read_json(path: Path) -> Any:
         raise CheckpointError(f"{path}: corrupt JSON ({exc})") from None
 
 
+def read_checkpoint_config(folder: str | Path) -> TrainConfig:
+    """The checkpoint's ``config.json``, type-checked and validated (errors name the file and key)."""
+    path = Path(folder) / "config.json"
+    try:
+        return config_from_dict(_read_json(path), str(path))
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def load_checkpoint(
     folder: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, TrainConfig, Any, dict]:
@@ -103,7 +112,7 @@ def load_checkpoint(
     from trainer.tokenizer import load_tokenizer
 
     folder = check_checkpoint(folder)
-    cfg = config_from_dict(_read_json(folder / "config.json"))
+    cfg = read_checkpoint_config(folder)
     stats = _read_json(folder / "stats.json")
     try:
         tokenizer = load_tokenizer(folder)

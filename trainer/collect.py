@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing as mp
 import sys
 from collections.abc import Iterator, Sequence
@@ -224,29 +223,43 @@ def env_metadata(args: CollectArgs) -> dict[str, Any]:
 
 
 def _read_failures(path: Path) -> dict[int, str]:
+    """Slot -> reason of the failed slots (a line cut by an interruption is cut away)."""
+    from bench.rundir import read_jsonl_numbered
+
     if not path.exists():
         return {}
     out = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rec = json.loads(line)
-                out[int(rec["slot"])] = rec["reason"]
-            except (json.JSONDecodeError, KeyError, ValueError):
-                continue  # a line cut by an interruption
+    for lineno, rec in read_jsonl_numbered(path, truncate_cut_line=True):
+        if not isinstance(rec.get("slot"), int) or "reason" not in rec:
+            raise ValueError(f"{path}: line {lineno} needs an integer 'slot' and a 'reason', got {rec}")
+        out[rec["slot"]] = rec["reason"]
     return out
 
 
 def collect(args: CollectArgs) -> dict[str, Any]:
-    """Run (or resume) a collection; returns counts ``{"stored", "failed", "attempted"}``."""
-    from envs.calvin.chains import TASKS, check_task_name, generate_chains
-    from trainer.data.stats import compute_dataset_stats, write_stats
-    from trainer.data.store import EpisodeStore, EpisodeWriter
+    """Run (or resume) a collection; returns counts ``{"stored", "failed", "attempted"}``.
+
+    The store is locked while this runs: a second collection into the same folder stops at once,
+    naming the folder and the process that holds it.
+    """
+    from bench.rundir import locked
+    from envs.calvin.chains import TASKS, check_task_name
 
     tasks = list(args.tasks or TASKS)
     for t in tasks:
         check_task_name(t)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with locked(out):
+        return _collect_locked(args, tasks, out)
+
+
+def _collect_locked(args: CollectArgs, tasks: list[str], out: Path) -> dict[str, Any]:
+    from bench.rundir import append_jsonl
+    from envs.calvin.chains import generate_chains
+    from trainer.data.stats import compute_dataset_stats, write_stats
+    from trainer.data.store import EpisodeStore, EpisodeWriter
+
     writer = EpisodeWriter(out, env=env_metadata(args))
     done = {int(i["slot"]) for i in writer.committed_infos()}
     failures_path = out / "failures.jsonl"
@@ -276,8 +289,7 @@ def collect(args: CollectArgs) -> dict[str, Any]:
                 progress.update(1)
         else:
             failed[slot] = result["reason"]
-            with open(failures_path, "a") as f:
-                f.write(json.dumps({"slot": slot, "reason": result["reason"]}) + "\n")
+            append_jsonl(failures_path, {"slot": slot, "reason": result["reason"]})
         if progress:
             progress.set_postfix(failed=len(failed))
 

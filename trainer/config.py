@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +30,17 @@ class DataConfig:
     action_key: str = "rel_actions"
     """action field predicted: rel_actions (relative, CALVIN's) or actions (absolute)"""
     augment: bool = True
-    """image shift + colour jitter + language paraphrase"""
+    """image shift + colour jitter + language (other phrasings, paraphrases, word dropout)"""
     action_noise: float = 0.0
     """std of noise on normalised arm actions (0 = off)"""
     num_workers: int = 2
     """DataLoader worker processes"""
     val_fraction: float = 0.0
     """fraction of episodes held out for a validation loss (0 = none)"""
+    paraphrases: bool = True
+    """language augmentation also draws the task's paraphrases (envs.calvin.paraphrases); eval phrasings never"""
+    word_dropout: float = 0.1
+    """probability that each instruction word is replaced by <unk> while training (trains its embedding)"""
 
 
 @dataclass
@@ -165,16 +171,59 @@ def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
     return _merge(read_config_file(path.parent / parent, (*_seen, path)), raw)
 
 
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type hint (bool is not an int; an int is a float)."""
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
+        )
+    raise TypeError(f"config field type {hint!r} has no check")
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def field_types(section: str) -> dict[str, Any]:
+    """Field name -> type hint of a config section."""
+    return typing.get_type_hints(_SECTION_CLASSES[section])
+
+
 def _build_section(name: str, values: Any, where: str) -> Any:
     cls = _SECTION_CLASSES[name]
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: section '{name}' must be an object, got {type(values).__name__}")
-    valid = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - valid)
+    hints = field_types(name)
+    unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) {[f'{name}.{k}' for k in unknown]}; valid: {sorted(valid)}"
+            f"{where}: unknown key(s) {[f'{name}.{k}' for k in unknown]}; valid: {sorted(hints)}"
         )
+    for key, value in values.items():
+        if not _matches(value, hints[key]):
+            raise ConfigError(
+                f"{where}: {name}.{key} must be {_type_name(hints[key])}, "
+                f"got {json.dumps(value)} ({type(value).__name__})"
+            )
     return cls(**values)
 
 
@@ -208,6 +257,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise ConfigError(
                 f"override {text!r}: the key must start with a section: {sorted(_SECTION_CLASSES)}"
             )
+        if len(keys) == 2 and isinstance(value, (int, float)):  # train.out=2024 names a folder
+            hint = field_types(keys[0]).get(keys[1])
+            if hint is not None and not _matches(value, hint) and _matches("", hint):
+                value = text.split("=", 1)[1].strip()
         node = out.setdefault(keys[0], {})
         for k in keys[1:-1]:
             node = node.setdefault(k, {})
@@ -220,6 +273,28 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     raw = read_config_file(path) if path else {}
     raw = apply_overrides(raw, overrides or [])
     return build_config(raw, str(path or "overrides"))
+
+
+def resume_config(
+    checkpoint: TrainConfig, path: str | Path | None, overrides: list[str] | None, where: str
+) -> TrainConfig:
+    """The config of a resumed run: the checkpoint's, with the config file's keys and the overrides
+    merged over it. The architecture (the model section) stays the checkpoint's: a model key given
+    with another value is an error naming it."""
+    given = apply_overrides(read_config_file(path) if path else {}, overrides or [])
+    ours = checkpoint.to_dict()
+    model = given.get("model", {})
+    diffs = [
+        f"model.{k}: given {json.dumps(v)}, checkpoint {json.dumps(ours['model'][k])}"
+        for k, v in (model.items() if isinstance(model, dict) else ())
+        if k in ours["model"] and v != ours["model"][k]
+    ]
+    if diffs:
+        raise ConfigError(
+            f"{where}: the architecture comes from the checkpoint, and the given config differs "
+            f"({'; '.join(diffs)}); drop those keys (or --config) to resume, or start a new run"
+        )
+    return build_config(_merge(ours, given), where)
 
 
 def validate(cfg: TrainConfig, where: str = "config") -> None:
@@ -250,8 +325,19 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
             f"{where}: model.state_key = {cfg.model.state_key!r}: proprioception feeds the head of the "
             "continuous structures only (one_step_continuous, interleaved_continuous, policy_head_continuous)"
         )
+    sizes = cfg.model.camera_sizes
+    if sizes is not None:
+        missing = [c for c in cfg.model.cameras if c not in sizes]
+        bad = {c: v for c, v in sizes.items() if len(v) != 2 or min(v) < 1}
+        if missing or bad:
+            raise ConfigError(
+                f"{where}: model.camera_sizes = {sizes} must give [height, width] (>= 1) for every camera "
+                f"of model.cameras {cfg.model.cameras}" + (f"; missing {missing}" if missing else "")
+            )
     if not 0.0 <= cfg.data.val_fraction < 1.0:
         raise ConfigError(f"{where}: data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    if not 0.0 <= cfg.data.word_dropout < 1.0:
+        raise ConfigError(f"{where}: data.word_dropout must be in [0, 1), got {cfg.data.word_dropout}")
     for key in (
         "train.batch_size",
         "train.grad_accum",
@@ -267,6 +353,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
             raise ConfigError(f"{where}: {key} must be >= 1")
 
 
-def config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    """Rebuild the config dumped beside a checkpoint."""
-    return build_config(d, "checkpoint config.json")
+def config_from_dict(d: dict[str, Any], where: str = "checkpoint config.json") -> TrainConfig:
+    """Rebuild the config dumped beside a checkpoint (``where`` names its file in errors)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    return build_config(d, where)

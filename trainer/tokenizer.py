@@ -3,13 +3,20 @@
 Nothing is fetched from a hub. The vocabulary is: special tokens (ids 0..len(SPECIAL_TOKENS)-1),
 the words of the instruction corpus, then ``num_action_bins`` action tokens ``<a0>``..``<a255>`` on
 the tail, which the one-step discrete structure predicts. The tokenizer is saved with every
-checkpoint (``tokenizer.json``) and loaded back with :func:`load_tokenizer`.
+checkpoint (``tokenizer.json``) and loaded back with :func:`load_tokenizer`, so a checkpoint keeps
+the vocabulary it was trained with (older ones hold the evaluation phrasings' words too).
+
+The corpus is what training shows and nothing else: the recorded instructions and the phrasings
+language augmentation draws from. The evaluation phrasings are left out, so a word that only they
+use maps to ``<unk>``, whose embedding word dropout trains (``data.word_dropout``), instead of a
+vocabulary entry whose random initial embedding no training step ever changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -21,13 +28,79 @@ NUM_ACTION_BINS = 256
 PROMPT = "what action should the robot take to {instruction} ?"
 
 
-def instruction_corpus() -> list[str]:
-    """Every training and evaluation phrasing of the CALVIN-style suite, plus the prompt words."""
-    from envs.calvin.language import EVAL_INSTRUCTIONS, TRAIN_INSTRUCTIONS
+def instruction_corpus(
+    tasks: Iterable[str] | None = None, paraphrases: bool = True, instructions: Iterable[str] = ()
+) -> list[str]:
+    """What training shows: the phrasings language augmentation draws from for ``tasks`` (default:
+    all tasks of the CALVIN-style suite; with ``paraphrases``, their paraphrases too), the recorded
+    ``instructions`` and the prompt's words. Never the evaluation phrasings."""
+    from envs.calvin.chains import TASKS
+    from trainer.data.augment import language_choices
 
-    texts = [p for phrasings in TRAIN_INSTRUCTIONS.values() for p in phrasings]
-    texts += list(EVAL_INSTRUCTIONS.values())
-    return texts + [PROMPT.format(instruction="")]
+    texts = [
+        p
+        for task in (TASKS if tasks is None else tasks)
+        for g in language_choices(task, paraphrases)
+        for p in g
+    ]
+    return texts + list(instructions) + [PROMPT.format(instruction="")]
+
+
+def tokenizer_for_training(
+    episodes: Sequence[Mapping[str, Any]],
+    language_augment: bool,
+    paraphrases: bool,
+    pretrained: str | Path | None = None,
+) -> PreTrainedTokenizerFast:
+    """The tokenizer of a new training run over ``episodes`` (an episode store's records).
+
+    With ``pretrained`` (``model.pretrained``) naming a folder that holds a tokenizer, that one
+    (:func:`pretrained_tokenizer`), so that the pretrained text embeddings read the ids they were
+    trained on. Otherwise a word-level tokenizer over :func:`instruction_corpus` for the tasks of
+    those episodes and their recorded instructions (the augmentation's phrasings only when language
+    augmentation is on)."""
+    if pretrained is not None and has_tokenizer(pretrained):
+        return pretrained_tokenizer(pretrained)
+    tasks = sorted({str(ep["task"]) for ep in episodes if ep.get("task")}) if language_augment else []
+    recorded = [str(ep.get("instruction") or "") for ep in episodes]
+    return train_tokenizer(instruction_corpus(tasks, paraphrases, recorded))
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+
+
+def has_tokenizer(folder: str | Path) -> bool:
+    """Whether ``folder`` holds tokenizer files (as a Hugging Face model folder does)."""
+    return any((Path(folder) / name).exists() for name in TOKENIZER_FILES)
+
+
+def pretrained_tokenizer(
+    folder: str | Path, num_action_bins: int = NUM_ACTION_BINS
+) -> PreTrainedTokenizerFast:
+    """The tokenizer saved in a local ``folder`` (nothing is downloaded) with our tokens added: the
+    special tokens it lacks (``<unk>`` stays a token of its own, the one word dropout writes) and the
+    action tokens last, on the vocabulary's tail. The backbone grows its embeddings to match."""
+    from transformers import AutoTokenizer
+
+    from trainer.config import ConfigError  # here: trainer.config imports the models, which import us
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.pretrained = {folder}: its tokenizer cannot be loaded ({exc})") from None
+    if not tok.is_fast:
+        raise ConfigError(
+            f"model.pretrained = {folder}: holds a slow tokenizer only; save a fast one (tokenizer.json)"
+        )
+    roles = {"pad_token": PAD, "bos_token": BOS, "eos_token": EOS}
+    missing = {role: token for role, token in roles.items() if getattr(tok, role) is None}
+    vocab = tok.get_vocab()
+    extra = [t for t in (UNK, IMAGE, VISION_START, VISION_END, ACTION) if t not in vocab]
+    tok.add_special_tokens(
+        {**missing, "additional_special_tokens": extra}, replace_extra_special_tokens=False
+    )
+    tok.add_tokens([f"<a{i}>" for i in range(num_action_bins)])
+    return tok
 
 
 def train_tokenizer(

@@ -8,7 +8,10 @@ CPU, NCCL on CUDA) and a distributed sampler. Outputs in ``train.out``:
     train_log.jsonl       one line of scalars per logged step (also in tb/ for TensorBoard); with
                           data.val_fraction > 0 also val_loss lines (see trainer.validation)
 
-``--resume OUT/latest`` continues from a checkpoint's weights, optimiser and scheduler state.
+``--resume OUT/latest`` continues from a checkpoint's weights, optimiser and scheduler state, with
+the checkpoint's config (``--config`` and overrides may change anything but the architecture) in its
+own folder; log lines written after that checkpoint are dropped. A new run refuses a ``train.out``
+that already holds one, so two runs never mix in one folder.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from trainer.config import ConfigError, TrainConfig, load_config
+from bench.rundir import append_jsonl, dumps, read_jsonl, write_json_atomic, write_text_atomic
+from trainer.config import ConfigError, TrainConfig, load_config, resume_config
+
+LOG_FILE = "train_log.jsonl"
+RUN_FILES = ("latest", "best", LOG_FILE, "config.json")
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -84,33 +91,71 @@ def check_state_stats(
     return width
 
 
-class Logger:
-    """Scalars to train_log.jsonl and TensorBoard (rank 0 only)."""
+def check_camera_sizes(
+    given: dict[str, list[int]] | None, cameras: list[str], store: Any, root: Path
+) -> dict[str, list[int]]:
+    """[height, width] of each camera's images in the store: what the checkpoint records."""
+    sizes = {c: [int(v) for v in store.fields[c].shape[1:3]] for c in cameras}
+    if given is not None and given != sizes:
+        raise ConfigError(
+            f"model.camera_sizes = {given}, but the images in {root} are {sizes}; training records the "
+            "data's sizes (a resumed checkpoint's sizes must match its new data)"
+        )
+    return sizes
 
-    def __init__(self, out: Path, enabled: bool) -> None:
+
+def check_out_folder(out: Path, resume: str | None) -> None:
+    """A new run needs a ``train.out`` without a run in it; a resumed run continues its own folder."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return
+    if resume is None:
+        raise ConfigError(
+            f"train.out = {out} already holds a training run ({', '.join(found)}): continue it with "
+            f"--resume {out / 'latest'}, or pick another train.out"
+        )
+    if Path(resume).resolve().parent != out.resolve():
+        raise ConfigError(
+            f"train.out = {out} holds another training run ({', '.join(found)}) than the checkpoint "
+            f"{resume}: resume into {Path(resume).parent} (drop train.out) or into an empty train.out"
+        )
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop the log lines past ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.exists():
+        return
+    records = read_jsonl(path, truncate_cut_line=True)
+    kept = [r for r in records if int(r.get("step", 0)) <= step]
+    if len(kept) != len(records):
+        write_text_atomic(path, "".join(dumps(r) + "\n" for r in kept))
+
+
+class Logger:
+    """Scalars to train_log.jsonl and TensorBoard (rank 0 only); ``purge_step`` drops TensorBoard
+    events past the step a resumed run starts from."""
+
+    def __init__(self, out: Path, enabled: bool, purge_step: int | None = None) -> None:
         self.enabled = enabled
-        self.file = open(out / "train_log.jsonl", "a") if enabled else None  # noqa: SIM115
+        self.path = out / LOG_FILE
         self.tb = None
         if enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(out / "tb"))
+                self.tb = SummaryWriter(str(out / "tb"), purge_step=purge_step)
             except ImportError:
                 self.tb = None
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:
             return
-        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-        self.file.flush()
+        append_jsonl(self.path, {"step": step, **scalars})
         if self.tb:
             for k, v in scalars.items():
                 self.tb.add_scalar(k, v, step)
 
     def close(self) -> None:
-        if self.file:
-            self.file.close()
         if self.tb:
             self.tb.close()
 
@@ -147,13 +192,13 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     """Run training; returns the final metrics (rank 0) — see the module doc for the outputs."""
     from torch.utils.data.distributed import DistributedSampler
 
-    from trainer.checkpoint import load_checkpoint, load_optim_state, save_checkpoint
+    from trainer.checkpoint import CheckpointError, load_checkpoint, load_optim_state, save_checkpoint
     from trainer.data.augment import AugmentConfig
     from trainer.data.dataset import DemoDataset, LoaderConfig, SampleConfig, make_dataloader
     from trainer.data.stats import read_stats
     from trainer.data.store import EpisodeStore
     from trainer.models.vla import VLAModel
-    from trainer.tokenizer import instruction_corpus, train_tokenizer
+    from trainer.tokenizer import tokenizer_for_training
     from trainer.validation import frame_indices, split_episodes, validation_loader, validation_loss
 
     world, rank, local = _distributed()
@@ -171,17 +216,30 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     check_stats(stats, store, root)
     if cfg.model.state_key:
         cfg.model.state_dim = check_state_stats(stats, store, cfg.model.state_key, root, cfg.model.state_dims)
+    store.require(*cfg.model.cameras)
+    cfg.model.camera_sizes = check_camera_sizes(cfg.model.camera_sizes, cfg.model.cameras, store, root)
     out = Path(cfg.train.out)
+    check_out_folder(out, resume)
+    if world > 1:  # every rank has checked before rank 0 writes anything
+        torch.distributed.barrier()
     if main_proc:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        write_json_atomic(out / "config.json", cfg.to_dict())
     if resume:
         _, _, tokenizer, _ = load_checkpoint(resume)
     else:
-        tokenizer = train_tokenizer(
-            instruction_corpus() + [ep.get("instruction") or "" for ep in store.episodes]
+        tokenizer = tokenizer_for_training(
+            store.episodes, cfg.data.augment, cfg.data.paraphrases, cfg.model.pretrained
         )
-    augment = AugmentConfig(action_noise=cfg.data.action_noise) if cfg.data.augment else AugmentConfig.off()
+    augment = (
+        AugmentConfig(
+            action_noise=cfg.data.action_noise,
+            paraphrases=cfg.data.paraphrases,
+            word_dropout=cfg.data.word_dropout,
+        )
+        if cfg.data.augment
+        else AugmentConfig.off()
+    )
     dataset = DemoDataset(
         store,
         SampleConfig(
@@ -232,7 +290,13 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     if resume:
         from safetensors.torch import load_model
 
-        load_model(model, str(Path(resume) / "model.safetensors"), device=str(device))
+        try:
+            load_model(model, str(Path(resume) / "model.safetensors"), device=str(device))
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{Path(resume) / 'model.safetensors'}: the weights do not fit the model built for this "
+                f"data ({str(exc).splitlines()[0]})"
+            ) from None
         state = load_optim_state(resume)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -240,6 +304,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             scaler.load_state_dict(state["scaler"])
         trainer_state = json.loads((Path(resume) / "trainer_state.json").read_text())
         step, best = int(trainer_state["step"]), float(trainer_state.get("best", -1.0))
+        if main_proc:
+            trim_log(out / LOG_FILE, step)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -250,7 +316,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
 
-    logger = Logger(out, main_proc)
+    logger = Logger(out, main_proc, purge_step=step if resume else None)
     progress = None
     if main_proc:
         from tqdm import tqdm
@@ -353,6 +419,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.rundir import RunFolderError
     from trainer.checkpoint import CheckpointError
     from trainer.data.store import DatasetError
 
@@ -362,9 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=100")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config, args.overrides)
+        if args.resume:
+            from trainer.checkpoint import check_checkpoint, read_checkpoint_config
+
+            checkpoint = read_checkpoint_config(check_checkpoint(args.resume))
+            cfg = resume_config(checkpoint, args.config, args.overrides, f"--resume {args.resume}")
+        else:
+            cfg = load_config(args.config, args.overrides)
         result = train(cfg, args.resume)
-    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, DatasetError, CheckpointError, RunFolderError, FileNotFoundError) as exc:
         print(f"trainer.train: error: {exc}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:

@@ -8,7 +8,8 @@ sliding cabinet or drawer). Tasks that act on "the" block (place, stack, unstack
 drawer) leave the colour out: the symbolic state makes the block unique.
 
 The phrasings are our own. :func:`task_from_instruction` maps any of them back to its task,
-ignoring case and runs of whitespace.
+ignoring case and runs of whitespace. Training draws many more phrasings of each task from
+:mod:`envs.calvin.paraphrases`, which keeps the evaluation phrasings and their near copies out.
 """
 
 from __future__ import annotations

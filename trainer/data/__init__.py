@@ -4,14 +4,13 @@ Public API (names as in the seed specification)::
 
     normalize_actions, denormalize_actions     clamp to 1st/99th quantiles, map to [-1, 1] and back
     discretize_actions, undiscretize_actions   256 bins + 10, and back to bin centres
-    process_history                            last 16 steps, zero-padded, with a mask
+    process_history                            the seed's (history_obs, history_actions), zeros after
     EpisodeStore, EpisodeWriter, Episode       the on-disk format (trainer.data.store)
     DemoDataset, SampleConfig, make_dataloader training samples (trainer.data.dataset)
 """
 
 from trainer.data.preprocess import (
     ActionQuantiles,
-    History,
     denormalize_actions,
     discretize_actions,
     normalize_actions,
@@ -26,7 +25,6 @@ __all__ = [
     "Episode",
     "EpisodeStore",
     "EpisodeWriter",
-    "History",
     "denormalize_actions",
     "discretize_actions",
     "normalize_actions",

@@ -33,7 +33,11 @@ class AugmentConfig:
     action_noise: float = 0.0
     """std of Gaussian noise added to the normalised arm actions (gripper untouched); 0 = off"""
     language: bool = True
-    """replace the instruction by another training phrasing of the same task"""
+    """replace the instruction by another training phrasing of the same task (and drop words)"""
+    paraphrases: bool = True
+    """draw from the task's paraphrases too (envs.calvin.paraphrases), not only its recorded phrasings"""
+    word_dropout: float = 0.1
+    """probability that each instruction word becomes the tokenizer's unknown token (which so gets trained)"""
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -90,13 +94,40 @@ def augment_actions(
     return noisy
 
 
-def augment_language(instruction: str, task: str | None, cfg: AugmentConfig, rng: np.random.Generator) -> str:
-    """Another training phrasing of ``task`` (the instruction itself when the task is unknown)."""
-    if not cfg.language or not task:
-        return instruction
+def language_choices(task: str | None, paraphrases: bool = True) -> tuple[tuple[str, ...], ...]:
+    """What language augmentation draws from for ``task``: the recorded training phrasings, then
+    (with ``paraphrases``) one group per paraphrase template; () for a task the suite does not know."""
     from envs.calvin.language import TRAIN_INSTRUCTIONS
 
-    phrasings = TRAIN_INSTRUCTIONS.get(task)
-    if not phrasings:
+    recorded = TRAIN_INSTRUCTIONS.get(task or "")
+    if not recorded:
+        return ()
+    if not paraphrases:
+        return (recorded,)
+    from envs.calvin.paraphrases import paraphrase_groups
+
+    return (recorded, *paraphrase_groups(task))
+
+
+def drop_words(instruction: str, rate: float, rng: np.random.Generator) -> str:
+    """Each word replaced by the unknown token with probability ``rate`` (word dropout)."""
+    if rate <= 0:
         return instruction
-    return phrasings[int(rng.integers(len(phrasings)))]
+    from trainer.tokenizer import UNK
+
+    words = instruction.split()
+    dropped = rng.random(len(words)) < rate
+    return " ".join(UNK if d else w for w, d in zip(words, dropped, strict=True))
+
+
+def augment_language(instruction: str, task: str | None, cfg: AugmentConfig, rng: np.random.Generator) -> str:
+    """A phrasing of ``task`` drawn from :func:`language_choices` (a template group, then one of its
+    sentences, so that large templates do not crowd out the rest), then word dropout. An instruction
+    of a task the suite does not know keeps its words, apart from the dropout."""
+    if not cfg.language:
+        return instruction
+    groups = language_choices(task, cfg.paraphrases)
+    if groups:
+        group = groups[int(rng.integers(len(groups)))]
+        instruction = group[int(rng.integers(len(group)))]
+    return drop_words(instruction, cfg.word_dropout, rng)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.store import EpisodeStore
+from trainer.data.store import DatasetError, EpisodeStore
 
 HISTORY, CHUNK = 16, 10
 KEYS = ("rgb_static", "rgb_gripper", "robot_obs", "rel_actions")
@@ -113,7 +114,7 @@ def bench_dataset(root: str, batches: int = 20, batch_size: int = 8) -> dict[int
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m trainer.data.bench", description=__doc__.split("\n\n")[0]
     )
@@ -121,7 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=200, help="random windows per format")
     parser.add_argument("--batches", type=int, default=20, help="DataLoader batches per setting")
     args = parser.parse_args(argv)
-    store = EpisodeStore(args.root)
+    try:
+        store = EpisodeStore(args.root)
+    except DatasetError as exc:
+        print(f"trainer.data.bench: error: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.root}: {len(store)} episodes, {store.n_frames} frames")
     print(f"random windows ({HISTORY} frames + {CHUNK}-action chunks of {', '.join(KEYS)}), windows/s:")
     formats = bench_formats(store, args.windows)
@@ -131,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     print("DemoDataset samples/s (16-frame history, both cameras, augmentation on), batch 8:")
     for workers, rate in bench_dataset(args.root, args.batches).items():
         print(f"  num_workers={workers}: {rate:.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,9 @@
 """Training samples in the seed's standard format, read from an episode store.
 
 Sample ``i`` is frame ``t`` of some episode. It holds the history window of the ``history_length``
-frames ending at ``t`` (zero-padded on the oldest side near the episode start, see
-:func:`trainer.data.preprocess.process_history`) and, for every step of that window, the chunk of
+frames ending at ``t`` (zero-padded on the oldest side near the episode start, so that frame ``t``
+is always last; :func:`trainer.data.preprocess.process_history`, the seed's function, pads the other
+side, and its doc says why the windows here do not) and, for every step of that window, the chunk of
 the next ``action_chunk_size`` actions (zero-padded past the episode end). Masks say which entries
 are real. Keys::
 
@@ -66,6 +67,15 @@ def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
     if frames.shape[-2:] == (size, size):
         return frames
     return F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def scaled_shift_pads(augment: AugmentConfig, stored_widths: dict[str, int], size: int) -> dict[str, int]:
+    """Shift padding of each camera in pixels of its images resized to ``size``: the configured
+    padding is in pixels of that camera's stored images, so each camera scales by its own width."""
+    return {
+        cam: max(1, round(augment.shift_pad.get(cam, 4) * size / width))
+        for cam, width in stored_widths.items()
+    }
 
 
 class DemoDataset(Dataset):
@@ -135,11 +145,9 @@ class DemoDataset(Dataset):
             frames_t = torch.from_numpy(seq).permute(0, 3, 1, 2).float().div_(255.0)
             images[key] = resize_frames(frames_t, cfg.image_size) if cfg.image_size else frames_t
         augment = cfg.augment
-        if cfg.image_size and images:  # shift padding in pixels of the resized images
-            scale = cfg.image_size / self.store.fields[cfg.image_keys[0]].shape[1]
-            augment = replace(
-                augment, shift_pad={k: max(1, round(v * scale)) for k, v in augment.shift_pad.items()}
-            )
+        if cfg.image_size and images:
+            stored = {k: int(self.store.fields[k].shape[2]) for k in cfg.image_keys}
+            augment = replace(augment, shift_pad=scaled_shift_pads(augment, stored, cfg.image_size))
         images = augment_images(images, augment, rng) if images else images
         if cfg.image_dtype == "uint8":
             images = {k: (v * 255.0).round_().to(torch.uint8) for k, v in images.items()}

@@ -11,8 +11,10 @@
   ``a == 1``. Undiscretising returns the bin centre ``(2k + 1)/(num_bins - 1) - 1``, capped at 1.0
   (so the last bin gives exactly 1.0), which keeps the round-trip error within half a bin width,
   ``1/(num_bins - 1)``.
-* :func:`process_history`: the last ``history_length`` steps, zero-padded on the left (oldest side)
-  so the current step is always last, plus a mask of the real steps.
+* :func:`process_history`: the seed's ``(history_obs, history_actions)``: up to ``history_length``
+  steps, real steps first and zeros after (the training windows pad the other side: see its doc).
+* Quantiles come as an :class:`ActionQuantiles`, or a mapping with the seed's keys ``'1st'`` and
+  ``'99th'`` or the statistics' ``'q01'`` and ``'q99'``.
 
 Functions take numpy arrays (or anything ``np.asarray`` accepts); when given a ``torch.Tensor`` they
 compute with torch on the tensor's device and return a tensor. torch is never imported here: a
@@ -33,6 +35,8 @@ GRIPPER_DIMS: tuple[int, ...] = (6,)
 NUM_BINS = 256
 TOKEN_OFFSET = 10
 HISTORY_LENGTH = 16
+#: accepted key pairs of a quantiles mapping: the seed's, then our statistics'
+QUANTILE_KEYS: tuple[tuple[str, str], ...] = (("1st", "99th"), ("q01", "q99"))
 
 ArrayLike = Any  # np.ndarray, torch.Tensor or anything np.asarray accepts
 
@@ -57,10 +61,12 @@ def _float_out_dtype_np(a: np.ndarray) -> np.dtype:
 def _quantile_arrays(quantiles: Any) -> tuple[np.ndarray, np.ndarray]:
     """(q01, q99) as float64 arrays from an ActionQuantiles, a mapping or any object with q01/q99."""
     if isinstance(quantiles, Mapping):
-        for key in ("q01", "q99"):
-            if key not in quantiles:
-                raise ValueError(f"quantiles: key '{key}' is missing (have {sorted(quantiles)})")
-        q01, q99 = quantiles["q01"], quantiles["q99"]
+        keys = next((k for k in QUANTILE_KEYS if k[0] in quantiles and k[1] in quantiles), None)
+        if keys is None:
+            raise ValueError(
+                f"quantiles: expected the keys '1st' and '99th' (or 'q01' and 'q99'), got {sorted(quantiles)}"
+            )
+        q01, q99 = quantiles[keys[0]], quantiles[keys[1]]
     else:
         try:
             q01, q99 = quantiles.q01, quantiles.q99
@@ -293,109 +299,48 @@ def undiscretize_actions(
 # -------------------------------------------------------------------------------------------- history
 
 
-@dataclass
-class History:
-    """A fixed-length history window: the most recent step is last; ``mask`` is True for real steps.
-
-    ``observations`` is an array (or a dict of arrays, mirroring the input) of shape (history_length, ...);
-    ``actions`` is (history_length, A) or None; ``mask`` is a bool array of shape (history_length,).
-    """
-
-    observations: Any
-    actions: Any
-    mask: Any
-
-
-def _as_steps(x: Any, what: str) -> Any:
-    """An array (T, ...) from an array, a tensor, or a sequence of per-step arrays."""
-    if _is_torch(x) or isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, (list, tuple)):
-        if x and _is_torch(x[0]):
-            return sys.modules["torch"].stack(list(x))
-        return np.asarray(x) if x else np.zeros((0,), dtype=np.float32)
-    try:
-        return np.asarray(x)
-    except Exception as exc:  # noqa: BLE001 - report what could not be read
-        raise ValueError(f"process_history: {what} is not an array ({exc})") from None
-
-
-def _window(x: Any, history_length: int) -> Any:
-    """The last ``history_length`` steps of ``x`` (T, ...), left-padded with zeros."""
-    if _is_torch(x):
-        torch = sys.modules["torch"]
-        tail = x[max(0, x.shape[0] - history_length) :]
-        pad = history_length - tail.shape[0]
-        if pad == 0:
-            return tail.clone()
-        zeros = torch.zeros((pad, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        return torch.cat([zeros, tail], dim=0)
-    tail = x[max(0, x.shape[0] - history_length) :]
-    pad = history_length - tail.shape[0]
-    out = np.zeros((history_length, *x.shape[1:]), dtype=x.dtype)
-    out[pad:] = tail
-    return out
+def _zeros_like(step: Any) -> Any:
+    """Zeros of the shape and type of one step (an array, a tensor, a number or a dict of these)."""
+    if isinstance(step, Mapping):
+        return {k: _zeros_like(v) for k, v in step.items()}
+    if _is_torch(step):
+        return sys.modules["torch"].zeros_like(step)
+    return np.zeros_like(np.asarray(step))
 
 
 def process_history(
-    observations: ArrayLike | Mapping[str, ArrayLike] | Sequence[Any],
-    actions: ArrayLike | None = None,
+    observations: Sequence[Any] | np.ndarray,
+    actions: Sequence[Any] | np.ndarray,
     history_length: int = HISTORY_LENGTH,
-) -> History:
-    """Take up to ``history_length`` steps (the most recent ones) and zero-pad short sequences.
+) -> tuple[list[Any], list[Any]]:
+    """The seed's history: ``(history_obs, history_actions)``, two lists of ``history_length`` steps.
 
-    ``observations`` is an array (T, ...), a dict of such arrays (same T), or a sequence of T per-step
-    arrays or dicts; ``actions`` is (T, A) or None. Padding goes on the LEFT (the oldest side), so the
-    current step is always the last row; ``mask[i]`` is True for real steps. When T > history_length
-    the oldest steps are dropped. Arrays keep their dtype; torch tensors stay tensors (the mask is a
-    torch bool tensor when any input is one).
+    Up to ``history_length`` steps are taken (the most recent ones when there are more), in time
+    order, and a short sequence is zero-padded at the end: real steps first, zeros after. Each step
+    is whatever the input holds per step (an array, a tensor, a dict of them; an array or tensor
+    input is split along its first axis); a padding step is zeros of the first step's shape and type.
+
+    The training samples (:class:`trainer.data.dataset.DemoDataset`) and the VLA policy pad their
+    windows on the other side, before the real steps, so that the current frame always sits at the
+    last index: the policy-head structures read the current step's prediction there whatever the
+    number of real steps, and their causal heads (LSTM, GPT) see the padding before the real steps
+    rather than between the real steps and that prediction.
     """
-    if int(history_length) != history_length or history_length < 1:
+    if isinstance(history_length, bool) or int(history_length) != history_length or history_length < 1:
         raise ValueError(
             f"process_history: history_length must be a positive integer, got {history_length!r}"
         )
     history_length = int(history_length)
-    if isinstance(observations, (list, tuple)) and observations and isinstance(observations[0], Mapping):
-        keys = list(observations[0])
-        for i, step in enumerate(observations):
-            if not isinstance(step, Mapping) or list(step) != keys:
-                raise ValueError(f"process_history: step {i} has keys {list(step)}, expected {keys}")
-        observations = {
-            k: _as_steps([step[k] for step in observations], f"observations[{k!r}]") for k in keys
-        }
-    if isinstance(observations, Mapping):
-        if not observations:
-            raise ValueError("process_history: observations dict is empty")
-        obs = {k: _as_steps(v, f"observations[{k!r}]") for k, v in observations.items()}
-        lengths = {k: int(v.shape[0]) if v.ndim else None for k, v in obs.items()}
-    else:
-        obs = _as_steps(observations, "observations")
-        lengths = {"observations": int(obs.shape[0]) if obs.ndim else None}
-    if None in lengths.values():
-        raise ValueError(f"process_history: observations need a leading time axis, got lengths {lengths}")
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"process_history: observation fields differ in length: {lengths}")
-    t = next(iter(lengths.values()))
-    acts = None
-    if actions is not None:
-        acts = _as_steps(actions, "actions")
-        if acts.ndim == 0 or acts.shape[0] != t:
-            raise ValueError(f"process_history: actions have {tuple(acts.shape)[:1]} steps, observations {t}")
-    n_real = min(t, history_length)
-    arrays = list(obs.values()) if isinstance(obs, dict) else [obs]
-    tensor = next((a for a in [*arrays, acts] if a is not None and _is_torch(a)), None)
-    if tensor is not None:
-        torch = sys.modules["torch"]
-        mask = torch.zeros(history_length, dtype=torch.bool, device=tensor.device)
-    else:
-        mask = np.zeros(history_length, dtype=bool)
-    mask[history_length - n_real :] = True
-    if isinstance(obs, dict):
-        obs_out = {k: _window(v, history_length) for k, v in obs.items()}
-    else:
-        obs_out = _window(obs, history_length)
-    acts_out = None if acts is None else _window(acts, history_length)
-    return History(observations=obs_out, actions=acts_out, mask=mask)
+    obs, acts = list(observations), list(actions)
+    if len(obs) != len(acts):
+        raise ValueError(f"process_history: {len(obs)} observations but {len(acts)} actions")
+    if not obs:
+        raise ValueError("process_history: no steps (the padding copies the shape of a real step)")
+    obs, acts = obs[-history_length:], acts[-history_length:]
+    pad = history_length - len(obs)
+    history_obs = obs + [_zeros_like(obs[0]) for _ in range(pad)]
+    history_actions = acts + [_zeros_like(acts[0]) for _ in range(pad)]
+    return history_obs, history_actions
 
 
 __all__ = [
@@ -405,7 +350,6 @@ __all__ = [
     "NUM_BINS",
     "TOKEN_OFFSET",
     "ActionQuantiles",
-    "History",
     "denormalize_actions",
     "discretize_actions",
     "normalize_actions",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.rundir import write_text_atomic
 from trainer.data.preprocess import GRIPPER_DIMS, ActionQuantiles
 from trainer.data.store import DatasetError, EpisodeStore
 
@@ -181,18 +182,7 @@ def write_stats(store_root: str | os.PathLike, stats: Mapping[str, Any]) -> Path
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder does not exist")
     text = json.dumps(_json_safe(stats, ""), indent=2, sort_keys=True, allow_nan=False)
-    path = root / STATS_FILE
-    tmp = root / f".{STATS_FILE}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_text_atomic(root / STATS_FILE, text + "\n")
 
 
 def read_stats(store_root: str | os.PathLike) -> dict[str, Any]:

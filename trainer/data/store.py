@@ -30,6 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from bench.rundir import (
+    RunFolderError,
+    append_jsonl,
+    read_json,
+    read_jsonl_numbered,
+    write_json_atomic,
+    write_text_atomic,
+)
+
 FORMAT = "robovlm-bench/episodes"
 VERSION = 1
 
@@ -56,19 +65,29 @@ def _field_specs(sample: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def _read_json(path: Path) -> Any:
     if not path.exists():
         raise DatasetError(f"{path}: file is missing")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+        return read_json(path)
+    except RunFolderError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _frame_bytes(spec: Mapping[str, Any]) -> int:
+    return int(np.dtype(spec["dtype"]).itemsize * np.prod(spec["shape"], dtype=np.int64))
+
+
+def _differences(ours: Mapping[str, Any], stored: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: ours X, stored Y`` for every (dotted) key whose values differ."""
+    out = []
+    for key in sorted(set(ours) | set(stored), key=str):
+        a, b = ours.get(key, "(absent)"), stored.get(key, "(absent)")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: ours {json.dumps(a)}, stored {json.dumps(b)}")
+    return out
 
 
 class EpisodeWriter:
@@ -89,8 +108,9 @@ class EpisodeWriter:
             _check_meta(self.meta, meta_path)
             if env is not None and dict(env) != self.meta["env"]:
                 raise DatasetError(
-                    f"{meta_path}: the folder holds data of env {self.meta['env']}, not {dict(env)}; "
-                    "use another --out folder"
+                    f"{meta_path}: the folder holds data collected with other settings "
+                    f"({'; '.join(_differences(dict(env), self.meta['env']))}); "
+                    "use the same settings to resume, or another --out folder"
                 )
             self._truncate_to_committed()
         else:
@@ -104,7 +124,7 @@ class EpisodeWriter:
             }
             for name in ("episodes.jsonl",):
                 (self.root / name).write_text("")
-            _atomic_write_json(meta_path, self.meta)
+            write_json_atomic(meta_path, self.meta)
 
     @property
     def n_episodes(self) -> int:
@@ -114,17 +134,27 @@ class EpisodeWriter:
         return _read_episode_lines(self.root / "episodes.jsonl", self.n_episodes)
 
     def _truncate_to_committed(self) -> None:
+        """Cut what an interrupted episode left past the committed counts; a field file shorter than
+        the committed frames means the store was damaged, and appending to it would misplace data."""
         n = int(self.meta["n_frames"])
         for name, spec in self.meta["fields"].items():
             path = self.root / "data" / f"{name}.bin"
-            frame_bytes = int(np.dtype(spec["dtype"]).itemsize * np.prod(spec["shape"], dtype=np.int64))
-            if path.exists() and path.stat().st_size > n * frame_bytes:
+            need = n * _frame_bytes(spec)
+            size = path.stat().st_size if path.exists() else 0
+            if size < need:
+                raise DatasetError(
+                    f"{path}: holds {size} bytes, expected {need} for the {n} committed frames of "
+                    f"{self.n_episodes} episodes (meta.json); the store is damaged: restore the file or "
+                    "collect into another folder"
+                )
+            if size > need:
                 with open(path, "r+b") as f:
-                    f.truncate(n * frame_bytes)
+                    f.truncate(need)
+        self.committed_infos()  # the committed lines are all there and valid
         lines_path = self.root / "episodes.jsonl"
-        lines = lines_path.read_text().splitlines(keepends=True) if lines_path.exists() else []
+        lines = [ln for ln in lines_path.read_text().splitlines(keepends=True) if ln.strip()]
         if len(lines) != self.n_episodes:
-            lines_path.write_text("".join(lines[: self.n_episodes]))
+            write_text_atomic(lines_path, "".join(lines[: self.n_episodes]))
 
     def add(self, episode: Episode) -> int:
         """Append and commit one episode; returns its index."""
@@ -145,13 +175,10 @@ class EpisodeWriter:
                 os.fsync(f.fileno())
         start = int(self.meta["n_frames"])
         line = {"index": self.n_episodes, "start": start, "end": start + t, **episode.info}
-        with open(self.root / "episodes.jsonl", "a") as f:
-            f.write(json.dumps(line, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.root / "episodes.jsonl", line)
         self.meta["n_frames"] = start + t
         self.meta["n_episodes"] = self.n_episodes + 1
-        _atomic_write_json(self.root / "meta.json", self.meta)
+        write_json_atomic(self.root / "meta.json", self.meta)
         return line["index"]
 
 
@@ -170,21 +197,21 @@ def _check_meta(meta: Any, path: Path) -> None:
 
 
 def _read_episode_lines(path: Path, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` records of ``episodes.jsonl`` (those meta.json counts as committed)."""
     if not path.exists():
         raise DatasetError(f"{path}: file is missing")
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        lines = read_jsonl_numbered(path)
+    except RunFolderError as exc:
+        raise DatasetError(str(exc)) from None
     if len(lines) < n:
         raise DatasetError(f"{path}: {len(lines)} episode lines, meta.json says {n}")
     out = []
-    for i, ln in enumerate(lines[:n]):
-        try:
-            rec = json.loads(ln)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}: line {i + 1} is not valid JSON ({exc})") from None
+    for lineno, rec in lines[:n]:
         for key in ("start", "end"):
-            if not isinstance(rec.get(key), int):
+            if not isinstance(rec.get(key), int) or isinstance(rec.get(key), bool):
                 raise DatasetError(
-                    f"{path}: line {i + 1}: key '{key}' must be an integer, got {rec.get(key)!r}"
+                    f"{path}: line {lineno}: key '{key}' must be an integer, got {rec.get(key)!r}"
                 )
         out.append(rec)
     return out

@@ -70,6 +70,9 @@ class ModelConfig:
     """width of that field (CALVIN's robot_obs: 15); training sets it from the data"""
     state_dims: list[int] | None = None
     """indices of that field fed to the head (None = all); e.g. leave out a previous-action entry"""
+    camera_sizes: dict[str, list[int]] | None = None
+    """[height, width] of each camera's images in the training data: training records it from the
+    store, and the VLA policy asks the env for these sizes (None in checkpoints that predate it)"""
     gradient_checkpointing: bool = False
     """recompute backbone activations in the backward pass (less memory, more time)"""
     backbone_overrides: dict[str, Any] = field(default_factory=dict)
@@ -332,6 +335,26 @@ class VLAModel(nn.Module):
         if self.cfg.structure == "one_step_discrete":
             return self._decode(batch, n)
         feats, hmask = self.features(batch)
+        return self.predict_from_features(feats, hmask, batch, n)
+
+    @torch.no_grad()
+    def encode_frames(self, images: dict[str, torch.Tensor], instructions: Sequence[str]) -> torch.Tensor:
+        """The policy-head structure's per-frame features: ``images`` per camera (N, 3, h, w), one
+        instruction per frame -> (N, D), as :meth:`features` computes them for each real step. A
+        frame's feature depends on that frame and its instruction only, so a policy can keep the
+        features of past frames instead of sending the whole window through the VLM at every step."""
+        if self.cfg.structure != "policy_head_continuous":
+            raise ValueError(f"encode_frames serves policy_head_continuous, not {self.cfg.structure}")
+        frames = self._stack_cameras({c: v.unsqueeze(1) for c, v in images.items()})[:, 0]
+        rows = torch.arange(len(instructions))
+        return self._frame_features(frames, self._prompt_ids(instructions), rows)
+
+    @torch.no_grad()
+    def predict_from_features(
+        self, feats: torch.Tensor, hmask: torch.Tensor, batch: dict[str, Any], n: int
+    ) -> torch.Tensor:
+        """Actions (B, n, 7) from per-step features (B, H, D) (zeros where ``hmask`` is False); the
+        batch supplies ``observations.states`` when the model reads proprioception."""
         pred = self.head(self._add_state(feats, hmask, batch), hmask)
         arm = pred["arm"][:, -1, :n]
         grip = torch.where(pred["gripper_logits"][:, -1, :n] > 0, 1.0, -1.0).unsqueeze(-1)

@@ -59,6 +59,15 @@ class VLMBackbone(nn.Module):
         self.register_buffer("_mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
 
+    def from_pretrained(self, cls: Any, folder: str) -> Any:
+        """``cls.from_pretrained(folder)`` from local files only, with its token embeddings grown to
+        the tokenizer's vocabulary when that is larger: a pretrained tokenizer gets our special and
+        action tokens on top of its own (trainer.tokenizer.pretrained_tokenizer)."""
+        model = cls.from_pretrained(folder, local_files_only=True)
+        if model.get_input_embeddings().num_embeddings < self.vocab_size:
+            model.resize_token_embeddings(self.vocab_size, mean_resizing=False)
+        return model
+
     @property
     def hidden_size(self) -> int:
         raise NotImplementedError

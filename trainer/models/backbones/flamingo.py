@@ -89,7 +89,7 @@ class FlamingoBackbone(VLMBackbone):
                 f"flamingo: image_attention must be one of {IMAGE_ATTENTION}, got {self.image_attention!r}"
             )
         if spec.pretrained:
-            self.model = IdeficsForVisionText2Text.from_pretrained(spec.pretrained, local_files_only=True)
+            self.model = self.from_pretrained(IdeficsForVisionText2Text, spec.pretrained)
         else:
             if spec.size == "full":
                 config = IdeficsConfig(

@@ -51,9 +51,7 @@ class KosmosBackbone(VLMBackbone):
         from transformers import Kosmos2Config, Kosmos2ForConditionalGeneration
 
         if spec.pretrained:
-            self.model = Kosmos2ForConditionalGeneration.from_pretrained(
-                spec.pretrained, local_files_only=True
-            )
+            self.model = self.from_pretrained(Kosmos2ForConditionalGeneration, spec.pretrained)
             self._image_size = self.model.config.vision_config.image_size
         else:
             if spec.size == "full":

@@ -68,7 +68,7 @@ class LlavaBackbone(PatchTokenBackbone):
         from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
         if spec.pretrained:
-            self.model = LlavaForConditionalGeneration.from_pretrained(spec.pretrained, local_files_only=True)
+            self.model = self.from_pretrained(LlavaForConditionalGeneration, spec.pretrained)
         else:
             if spec.size == "full":
                 config = LlavaConfig(

@@ -68,9 +68,7 @@ class PaliGemmaBackbone(PatchTokenBackbone):
         )
 
         if spec.pretrained:
-            self.model = PaliGemmaForConditionalGeneration.from_pretrained(
-                spec.pretrained, local_files_only=True
-            )
+            self.model = self.from_pretrained(PaliGemmaForConditionalGeneration, spec.pretrained)
         else:
             if spec.size == "full":
                 # PaliGemma-3b's defaults (a text_config dict would get GemmaConfig's 7b defaults instead,

@@ -104,9 +104,7 @@ class QwenVLBackbone(VLMBackbone):
             vision_end_token_id=tokenizer.convert_tokens_to_ids("<vision_end>"),
         )
         if spec.pretrained:
-            self.model = Qwen2VLForConditionalGeneration.from_pretrained(
-                spec.pretrained, local_files_only=True
-            )
+            self.model = self.from_pretrained(Qwen2VLForConditionalGeneration, spec.pretrained)
         else:
             if spec.size == "full":
                 # the class default pairs a 72B-sized text config (hidden 8192) with a vision merger
