@@ -179,16 +179,18 @@ class Panda:
 
     # --- control -------------------------------------------------------------------------------
     def inverse_kinematics(self, pos: np.ndarray, orn_quat: np.ndarray) -> np.ndarray:
-        rest = self.joint_positions()
+        # Null-space IK, pulled towards the initial configuration as CALVIN's solver is; PyBullet
+        # applies the null space only when the arrays cover every degree of freedom (arm + fingers).
+        fingers = [self.gripper_width() / 2] * 2
         q = p.calculateInverseKinematics(
             self.uid,
             self.tcp_link,
             targetPosition=list(pos),
             targetOrientation=list(orn_quat),
-            lowerLimits=list(JOINT_LOWER),
-            upperLimits=list(JOINT_UPPER),
-            jointRanges=self._ranges,
-            restPoses=list(rest),
+            lowerLimits=list(JOINT_LOWER) + [0.0, 0.0],
+            upperLimits=list(JOINT_UPPER) + [FINGER_OPEN, FINGER_OPEN],
+            jointRanges=self._ranges + [FINGER_OPEN, FINGER_OPEN],
+            restPoses=list(HOME_JOINTS) + fingers,
             maxNumIterations=20,
             residualThreshold=1e-4,
             physicsClientId=self.cid,

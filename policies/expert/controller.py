@@ -17,6 +17,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 POS_SCALE = 0.02  # metres per unit of relative action (the env's scaling)
 ORN_SCALE = 0.05  # radians per unit of relative action
@@ -45,6 +46,15 @@ class Waypoint:
     wait: int = 0
     max_steps: int = 60
     speed: float = 1.0  # fraction of the maximum step (0.02 m)
+    tilt: float = 0.0  # rotation about world x (rad): > 0 leans the hand back over -y, the TCP ahead
+
+
+def gripper_euler(yaw: float, tilt: float = 0.0) -> np.ndarray:
+    """Euler angles (PyBullet's x-y-z) of the gripper pointing down at ``yaw``, tilted about world x."""
+    down = Rotation.from_euler("xyz", [DOWN_ROLL, 0.0, yaw])
+    return (
+        (Rotation.from_euler("x", tilt) * down).as_euler("xyz") if tilt else np.array([DOWN_ROLL, 0.0, yaw])
+    )
 
 
 Script = Generator[Waypoint, dict, None]  # receives the latest observation dict
@@ -99,7 +109,7 @@ class WaypointController:
             if dist <= 1e-4:
                 self.target_pos = wp.pos.astype(float).copy()
                 self.speed = 0.0
-            goal_euler = np.array([DOWN_ROLL, 0.0, wp.yaw])
+            goal_euler = gripper_euler(wp.yaw, wp.tilt)
             d_orn = np.clip(wrap(goal_euler - self.target_euler), -ORN_SCALE, ORN_SCALE)
             self.target_euler = wrap(self.target_euler + d_orn)
             self.grip = wp.grip
@@ -108,9 +118,8 @@ class WaypointController:
     def _reached(self, wp: Waypoint, robot_obs: np.ndarray) -> bool:
         if self.steps >= wp.max_steps:
             return True
-        target_there = (
-            np.allclose(self.target_pos, wp.pos, atol=1e-6)
-            and abs(wrap(self.target_euler[2] - wp.yaw)) < 1e-3
+        target_there = np.allclose(self.target_pos, wp.pos, atol=1e-6) and np.all(
+            np.abs(wrap(self.target_euler - gripper_euler(wp.yaw, wp.tilt))) < 1e-3
         )
         moved = float(np.linalg.norm(robot_obs[:3] - self.last_tcp))
         self.last_tcp = robot_obs[:3].copy()
