@@ -86,6 +86,9 @@ class Desk:
     links: dict[str, int]  # part name -> link index in ``parts``
 
 
+HIDDEN = None  # rgba of a shape that collides but is never seen (inside the desk): not drawn
+
+
 class _ShapeList:
     """Compound shapes via createCollisionShapeArray / createVisualShapeArray."""
 
@@ -132,13 +135,16 @@ class _ShapeList:
                 collisionFrameOrientations=[it[3] for it in col],
                 physicsClientId=self.cid,
             )
-        vis_id = p.createVisualShapeArray(
-            **arrays(self.items),
-            rgbaColors=[it[4] for it in self.items],
-            visualFramePositions=[it[2] for it in self.items],
-            visualFrameOrientations=[it[3] for it in self.items],
-            physicsClientId=self.cid,
-        )
+        vis = [it for it in self.items if it[4] is not HIDDEN]
+        vis_id = -1
+        if vis:
+            vis_id = p.createVisualShapeArray(
+                **arrays(vis),
+                rgbaColors=[it[4] for it in vis],
+                visualFramePositions=[it[2] for it in vis],
+                visualFrameOrientations=[it[3] for it in vis],
+                physicsClientId=self.cid,
+            )
         return col_id, vis_id
 
 
@@ -183,7 +189,7 @@ def _desk_shapes(cid: int, cfg: SceneGeometry) -> _ShapeList:
     c0, c1 = cfg.shelf_x - comp["half_x"], cfg.shelf_x + comp["half_x"]
     floor_z = comp["z"][0]
     s.span((-hx, y0, bottom), (hx, front, top), wood)  # desk top in front of the cabinet
-    s.span((-hx, front, bottom), (hx, y1, floor_z), wood)  # under the cabinet and compartment
+    s.span((-hx, front, bottom), (hx, y1, floor_z), HIDDEN)  # under the cabinet and compartment
     for x, y in g.LEG_CENTRES:
         lx, ly = g.LEG_HALF
         s.span((x - lx, y - ly, 0.0), (x + lx, y + ly, bottom), wood)
@@ -195,7 +201,7 @@ def _desk_shapes(cid: int, cfg: SceneGeometry) -> _ShapeList:
     s.span((-g.HOUSING["x"], hy0, hz0), (g.HOUSING["x"], hy1, cav["z"][0]), wood)
     s.span((-g.HOUSING["x"], hy0, cav["z"][0]), (d0, hy1, hz1), wood)
     s.span((d1, hy0, cav["z"][0]), (g.HOUSING["x"], hy1, hz1), wood)
-    s.span((d0, cav["y"][1], cav["z"][0]), (d1, hy1, hz1), wood)
+    s.span((d0, cav["y"][1], cav["z"][0]), (d1, hy1, hz1), HIDDEN)  # behind the drawer
     # cabinet: back wall, roof, and the two solid sides of its 60 degree front beside the compartment
     cz = g.CABINET_TOP_Z
     s.span((-hx, g.CABINET_BACK_Y[0], floor_z), (hx, g.CABINET_BACK_Y[1], cz), wood)
@@ -211,7 +217,7 @@ def _desk_shapes(cid: int, cfg: SceneGeometry) -> _ShapeList:
         mid = (a + b) / 2
         # a 4.6 cm slab under the inclined face, then the wedge's back behind it
         s.slope_box((mid, half_x), (u_bottom, u_bottom + slope_len), (face - 0.046, face), wood)
-        s.span((a, 0.10, top), (b, g.CABINET_BACK_Y[0], 0.52), wood)
+        s.span((a, 0.10, top), (b, g.CABINET_BACK_Y[0], 0.52), HIDDEN)
         s.span((a, 0.14, top), (b, g.CABINET_BACK_Y[0], cz), wood)
     # the button's raised ring and the switch's two grooves (dark strips on the face)
     ring = g.BUTTON_RING
