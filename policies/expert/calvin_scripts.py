@@ -232,6 +232,7 @@ def move_over(obs: dict, xy, yaw: float, grip: float, tilt: float = 0.0) -> Scri
 
 SHELF_TILT = 0.3  # lean of the hand over the shelf, so that the wrist clears the cabinet's roof
 SWITCH_TILT = 0.5
+SHELF_ROOM = 0.08  # distance from a place on the shelf to the nearest other block
 SHELF_RISE = 0.045  # a block on the shelf is lifted this much, then drawn out of the compartment
 
 
@@ -556,14 +557,22 @@ def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
     q = float(obs["scene_obs"][0])
     lo, hi = cfg.shelf_x - g.SHELF["half"][0] + 0.06, cfg.shelf_x + g.SHELF["half"][0] - 0.06
     xs = np.linspace(lo, hi, 16)
-    free = [x for x in xs if door_clear_of(cfg, q, x)]
-    if not free:  # the door is part open: slide it to the nearer end that leaves a place free
-        goal = min((0.0, cfg.slider_travel), key=lambda e: abs(e - q))
-        obs = yield from slide_door(obs, cfg, goal)
-        q = float(obs["scene_obs"][0])
-        free = [x for x in xs if door_clear_of(cfg, q, x)] or [lo]
-    candidates = [(x, y) for x in free]
-    spot = max(candidates, key=lambda s: min(np.linalg.norm(np.array(s) - o) for o in others))
+
+    def best_spot(door_q: float) -> tuple[float, tuple[float, float] | None]:
+        free = [(x, y) for x in xs if door_clear_of(cfg, door_q, x)]
+        if not free:
+            return -1.0, None
+        spot = max(free, key=lambda s: min([np.linalg.norm(np.array(s) - o) for o in others] + [1.0]))
+        return min([np.linalg.norm(np.array(spot) - o) for o in others] + [1.0]), spot
+
+    room, spot = best_spot(q)
+    if room < SHELF_ROOM:  # no free place beside the door as it is: try the door at either end
+        goal = max((0.0, cfg.slider_travel), key=lambda e: (best_spot(e)[0] >= SHELF_ROOM, -abs(e - q)))
+        if best_spot(goal)[0] > room:
+            obs = yield from slide_door(obs, cfg, goal)
+            q = float(obs["scene_obs"][0])
+            room, spot = best_spot(q)
+    spot = spot or (lo, y)
     target = _at(spot[0], spot[1], sc.SHELF_TOP_Z + sc.BLOCK_HALF_HEIGHT + 0.008)
     yield from release_at(obs, target, choose_yaw(obs, np.pi / 2))
 

@@ -70,6 +70,7 @@ class WaypointController:
         self.target_pos = np.array(start[:3], dtype=float)
         self.target_euler = np.array(start[3:6], dtype=float)
         self.speed = 0.0
+        self.turn_speed = 0.0
         self.stalled = 0
         self.last_tcp = robot_obs[:3].copy()
         self.grip = float(robot_obs[14]) if len(robot_obs) > 14 else 1.0
@@ -109,9 +110,14 @@ class WaypointController:
             if dist <= 1e-4:
                 self.target_pos = wp.pos.astype(float).copy()
                 self.speed = 0.0
-            goal_euler = gripper_euler(wp.yaw, wp.tilt)
-            d_orn = np.clip(wrap(goal_euler - self.target_euler), -ORN_SCALE, ORN_SCALE)
-            self.target_euler = wrap(self.target_euler + d_orn)
+            d_orn = wrap(gripper_euler(wp.yaw, wp.tilt) - self.target_euler)
+            turn = float(np.linalg.norm(d_orn))
+            brake = np.sqrt(2.0 * ACCEL * ORN_SCALE * turn)
+            self.turn_speed = min(ORN_SCALE, self.turn_speed + ACCEL * ORN_SCALE, brake, turn)
+            if turn > 1e-9:
+                self.target_euler = wrap(self.target_euler + d_orn / turn * self.turn_speed)
+            if turn <= 1e-5:
+                self.turn_speed = 0.0
             self.grip = wp.grip
         return np.concatenate([self.target_pos, self.target_euler, [self.grip]]).astype(np.float32)
 
