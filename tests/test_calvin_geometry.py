@@ -151,7 +151,7 @@ def test_parts_match_calvins_urdf_within_5_mm(envs_by_scene, scene):
         }
         for ours, theirs in pairs.items():
             err = np.abs(_link_aabb(env, ours).mean(0) - calvin(theirs))
-            assert err.max() < 0.005 or ours in ("slider", "switch") and err.max() < 0.02, (ours, err)
+            assert err.max() < 0.005, (ours, err)
         lo, hi = p.getAABB(env.desk_bodies.shelf, -1, physicsClientId=env.cid)
         assert np.abs((np.array(lo) + hi) / 2 - calvin("plank_link")).max() < 0.005
     finally:
