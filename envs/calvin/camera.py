@@ -1,22 +1,22 @@
-"""Static and wrist cameras rendered with PyBullet's TinyRenderer (CPU, headless)."""
+"""Static and gripper cameras at CALVIN's poses and fields of view, rendered by TinyRenderer (CPU).
+
+Poses, fields of view and clipping planes are CALVIN's (``conf/cameras/cameras/*.yaml``,
+:mod:`envs.calvin.geometry`). The static camera looks at the desk obliquely from the front right;
+the gripper camera sits on the hand's ``gripper_cam`` frame and looks along that frame's y axis
+with -z up, as ``calvin_env/camera/gripper_camera.py`` does, so both fingers and the desk show.
+The light is TinyRenderer's default, as in CALVIN's renders.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
 
-STATIC_EYE = (-0.05, 0.2, 1.5)  # above the back of the desk, looking down towards the robot
-STATIC_TARGET = (0.0, -0.15, 0.4)
-STATIC_FOV = 60.0
-GRIPPER_FOV = 75.0
+from envs.calvin import geometry as g
 
-
-@dataclass(frozen=True)
-class CameraSpec:
-    name: str
-    size: int
+STATIC = g.STATIC_CAMERA
+GRIPPER = g.GRIPPER_CAMERA
+CAM_POS, CAM_ORN = g.GRIPPER_CAM_OFFSET[0], p.getQuaternionFromEuler(g.GRIPPER_CAM_OFFSET[1])
 
 
 def _render(cid: int, size: int, view, proj) -> np.ndarray:
@@ -27,37 +27,38 @@ def _render(cid: int, size: int, view, proj) -> np.ndarray:
         projectionMatrix=proj,
         renderer=p.ER_TINY_RENDERER,
         flags=p.ER_NO_SEGMENTATION_MASK,
-        shadow=0,
-        lightDirection=(0.4, -0.6, 1.0),
         physicsClientId=cid,
     )
     return np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3].copy()
 
 
 class StaticCamera:
-    """Fixed camera above the back of the desk: drawer, blocks, slider, button and switch in view."""
+    """Fixed camera in front of the desk, to the right of the robot."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.view = p.computeViewMatrix(STATIC_EYE, STATIC_TARGET, (0, 0, 1))
-        self.proj = p.computeProjectionMatrixFOV(STATIC_FOV, 1.0, 0.05, 3.0)
+        self.view = p.computeViewMatrix(STATIC["eye"], STATIC["target"], STATIC["up"])
+        self.proj = p.computeProjectionMatrixFOV(STATIC["fov"], 1.0, STATIC["near"], STATIC["far"])
 
     def render(self, cid: int) -> np.ndarray:
         return _render(cid, self.size, self.view, self.proj)
 
 
+def gripper_view(hand_pos, hand_orn) -> tuple:
+    """View matrix of the gripper camera for the hand link's world pose."""
+    pos, orn = p.multiplyTransforms(hand_pos, hand_orn, CAM_POS, CAM_ORN)
+    rot = np.array(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
+    pos = np.asarray(pos)
+    return p.computeViewMatrix(pos, pos + rot[:, 1], -rot[:, 2])
+
+
 class GripperCamera:
-    """Wrist camera on the hand, looking along the gripper between the fingers."""
+    """Wrist camera on the hand, at CALVIN's ``gripper_cam`` frame."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.proj = p.computeProjectionMatrixFOV(GRIPPER_FOV, 1.0, 0.01, 2.0)
+        self.proj = p.computeProjectionMatrixFOV(GRIPPER["fov"], 1.0, GRIPPER["near"], GRIPPER["far"])
 
     def render(self, cid: int, robot_uid: int, hand_link: int) -> np.ndarray:
         state = p.getLinkState(robot_uid, hand_link, computeForwardKinematics=True, physicsClientId=cid)
-        pos, orn = np.array(state[4]), state[5]
-        rot = np.array(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
-        forward, up = rot[:, 2], -rot[:, 0]
-        eye = pos + rot @ np.array([0.05, 0.0, 0.02])
-        view = p.computeViewMatrix(eye, eye + forward, up)
-        return _render(cid, self.size, view, self.proj)
+        return _render(cid, self.size, gripper_view(state[4], state[5]), self.proj)

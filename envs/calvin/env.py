@@ -133,19 +133,20 @@ class CalvinEnv(gym.Env):
         p.setGravity(0, 0, -9.8, physicsClientId=cid)
         desk = sc.build_desk(cid, self.cfg)
         self.desk, self.links = desk.parts, desk.links
+        self.desk_bodies = desk
         self.robot = Panda(cid)
         placements = sc.symbolic_block_positions(state, self.np_random, self.cfg)
         self.blocks = {
             c: sc.build_block(cid, c, self.cfg.block_sizes[c], placements[c][:3], placements[c][3])
             for c in sc.BLOCKS
         }
-        self._static_names = {desk.table: "table", desk.shelf: "slider_shelf"}
+        self._static_names = {desk.table: "table", desk.shelf: "slider_shelf", desk.floor: "floor"}
         self._link_names = {idx: name for name, idx in self.links.items()}
         self._block_of = {uid: f"{c}_block" for c, uid in self.blocks.items()}
         self._built = True
 
         joints = {
-            "slider": sc.SLIDER_TRAVEL if state.get("slider") == "left" else 0.0,
+            "slider": self.cfg.slider_left_state if state.get("slider") == "left" else 0.0,
             "drawer": sc.DRAWER_TRAVEL if state.get("drawer") == "open" else 0.0,
             "button": 0.0,
             "switch": sc.SWITCH_TRAVEL if int(state.get("lightbulb", 0)) else 0.0,
@@ -164,14 +165,14 @@ class CalvinEnv(gym.Env):
         self._update_lights()
 
     def _hold_parts(self) -> None:
-        """Joint friction for the articulated parts and the button's spring."""
-        for name, force in (("slider", 8.0), ("drawer", 8.0), ("switch", 6.0)):
+        """Joint friction for the articulated parts and the button's spring (CALVIN's force 4)."""
+        for name in ("slider", "drawer", "switch"):
             p.setJointMotorControl2(
                 self.desk,
                 self.links[name],
                 p.VELOCITY_CONTROL,
                 targetVelocity=0,
-                force=force,
+                force=sc.JOINT_FORCE,
                 physicsClientId=self.cid,
             )
         p.setJointMotorControl2(
@@ -179,8 +180,7 @@ class CalvinEnv(gym.Env):
             self.links["button"],
             p.POSITION_CONTROL,
             targetPosition=0.0,
-            force=12.0,
-            positionGain=0.3,
+            force=sc.JOINT_FORCE,
             physicsClientId=self.cid,
         )
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from envs.calvin import geometry as g
 from envs.calvin import scene as sc
 from policies.expert.controller import Script, Waypoint, wrap
 
@@ -20,8 +21,8 @@ BLOCK_SLICES = {"red": slice(6, 12), "blue": slice(12, 18), "pink": slice(18, 24
 PUSH_DISTANCE = 0.115
 FLICK = 0.02  # the paddle stops this short of PUSH_DISTANCE and the block slides on
 FLICK_SPEED = 0.7  # fraction of the top speed for the final stroke of a flick
-DRAWER_INNER_HALF_WIDTH = 0.09
-DESK_FRONT_Y = -0.2
+DRAWER_INNER_HALF_WIDTH = g.DRAWER["box_half_x"] - g.DRAWER["wall"]
+DESK_FRONT_Y = g.DESK_Y[0]
 
 
 def block_pose(obs: dict, color: str) -> tuple[np.ndarray, float]:
@@ -122,11 +123,13 @@ def _best_grasp(
     in_drawer = pos[2] < sc.TABLE_Z - 0.02
     if in_drawer:  # the drawer's four walls are obstacles for the fingers too
         centre_y = sc.DRAWER_Y0 - float(obs["scene_obs"][1])
+        wall_x = g.DRAWER["box_half_x"] - g.DRAWER["wall"] / 2
+        half_y = (g.DRAWER["y"][1] - g.DRAWER["y"][0]) / 2
         for dx, dy, hx, hy in (
-            (0.095, 0, 0.005, 0.1),
-            (-0.095, 0, 0.005, 0.1),
-            (0, 0.095, 0.1, 0.005),
-            (0, -0.1, 0.1, 0.006),
+            (wall_x, 0, 0.01, half_y),
+            (-wall_x, 0, 0.01, half_y),
+            (0, half_y - 0.01, wall_x, 0.01),
+            (0, -half_y - 0.01, g.DRAWER["panel"]["half_x"], 0.01),
         ):
             neighbours.append((np.array([cfg.drawer_x + dx, centre_y + dy, 0.0]), 0.0, (hx, hy, 0.03)))
 
@@ -194,6 +197,11 @@ def _at(x: float, y: float, z: float) -> np.ndarray:
     return np.array([x, y, z], dtype=float)
 
 
+FACE_CLEAR_Y = -0.04  # a TCP behind this y, low, is at the cabinet's face or in its compartment
+HAND_HALF_WIDTH = 0.11  # half the hand's length along the closing axis, plus a margin
+SWITCH_CLEARANCE = 0.08  # half the switch's width plus a margin
+
+
 def retreat(obs: dict) -> Script:
     """Move straight up to the safe height, keeping the gripper as it is, and wait a few steps so
     that a block the last task set in motion comes to rest. Returns the last observation.
@@ -204,25 +212,59 @@ def retreat(obs: dict) -> Script:
     t = tcp(obs)
     grip = OPEN if float(obs["robot_obs"][14]) > 0 else CLOSE
     z = SAFE_Z if t[2] < SAFE_Z - 0.03 else t[2]
+    if t[1] > FACE_CLEAR_Y and t[2] < SAFE_Z - 0.03:
+        # at the cabinet (shelf, door, switch): back off towards the robot before going up
+        tilt = SHELF_TILT if t[1] > g.FRONT_TOP_Y + 0.02 else 0.0
+        out = _at(t[0], FACE_CLEAR_Y - 0.02, t[2] + 0.01)
+        yield Waypoint(out, tcp_yaw(obs), grip, tol=0.015, max_steps=40, speed=0.6, tilt=tilt)
+        t = out
     last = yield Waypoint(_at(t[0], t[1], z), tcp_yaw(obs), grip, tol=0.03, wait=4, max_steps=45)
     return last if last is not None else obs
 
 
-def move_over(obs: dict, xy, yaw: float, grip: float) -> Script:
-    yield Waypoint(_at(xy[0], xy[1], SAFE_Z), yaw, grip, tol=0.02, max_steps=80)
+def move_over(obs: dict, xy, yaw: float, grip: float, tilt: float = 0.0) -> Script:
+    """Go to the safe height above ``xy``; a point over the compartment is entered from the front,
+    so that the hand never passes over the door and its handle."""
+    if xy[1] > g.FRONT_TOP_Y:
+        yield Waypoint(_at(xy[0], g.FRONT_TOP_Y - 0.06, SAFE_Z), yaw, grip, tol=0.02, max_steps=80, tilt=tilt)
+    yield Waypoint(_at(xy[0], xy[1], SAFE_Z), yaw, grip, tol=0.02, max_steps=80, tilt=tilt)
+
+
+SHELF_TILT = 0.3  # lean of the hand over the shelf, so that the wrist clears the cabinet's roof
+SWITCH_TILT = 0.5
+SHELF_ROOM = 0.08  # distance from a place on the shelf to the nearest other block
+SHELF_RISE = 0.045  # a block on the shelf is lifted this much, then drawn out of the compartment
+
+
+def in_compartment(pos: np.ndarray) -> bool:
+    """Whether a position lies in the cabinet's shelf compartment (behind the desk top)."""
+    return bool(pos[1] > g.FRONT_TOP_Y)
 
 
 def grasp_at(obs: dict, pos: np.ndarray, yaw: float, lift_to: float = SAFE_Z) -> Script:
-    """Open, go above ``pos``, descend, close, lift."""
-    yield from move_over(obs, pos, yaw, OPEN)
-    yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.06), yaw, OPEN, tol=0.01, max_steps=40)
-    yield Waypoint(_at(pos[0], pos[1], pos[2] - 0.008), yaw, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
-    yield Waypoint(_at(pos[0], pos[1], pos[2] - 0.008), yaw, CLOSE, tol=0.02, wait=12, max_steps=20)
-    yield Waypoint(_at(pos[0], pos[1], lift_to), yaw, CLOSE, tol=0.02, max_steps=60, speed=0.6)
+    """Open, go above ``pos``, descend, close, lift. On the shelf the hand leans back and the block
+    is lifted a little, then drawn out towards the robot before it rises."""
+    shelf = in_compartment(pos)
+    tilt = SHELF_TILT if shelf else 0.0
+    yield from move_over(obs, pos, yaw, OPEN, tilt=tilt)
+    yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.06), yaw, OPEN, tol=0.01, max_steps=40, tilt=tilt)
+    low = _at(pos[0], pos[1], pos[2] - 0.008)
+    yield Waypoint(low, yaw, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5, tilt=tilt)
+    yield Waypoint(low, yaw, CLOSE, tol=0.02, wait=12, max_steps=20, tilt=tilt)
+    if shelf:
+        up = _at(pos[0], pos[1], pos[2] + SHELF_RISE)
+        yield Waypoint(up, yaw, CLOSE, tol=0.01, max_steps=30, speed=0.5, tilt=tilt)
+        out = _at(pos[0], g.FRONT_TOP_Y - 0.06, pos[2] + SHELF_RISE)
+        yield Waypoint(out, yaw, CLOSE, tol=0.015, max_steps=40, speed=0.6, tilt=tilt)
+        yield Waypoint(_at(out[0], out[1], lift_to), yaw, CLOSE, tol=0.02, max_steps=40, speed=0.6)
+    else:
+        yield Waypoint(_at(pos[0], pos[1], lift_to), yaw, CLOSE, tol=0.02, max_steps=60, speed=0.6)
 
 
 def release_at(obs: dict, pos: np.ndarray, yaw: float) -> Script:
     """Carry the held block above ``pos``, lower it there, open and go up."""
+    if in_compartment(pos):
+        return (yield from _release_on_shelf(obs, pos, yaw))
     yield from move_over(obs, pos, yaw, CLOSE)
     yield Waypoint(
         _at(pos[0], pos[1], pos[2] + 0.005), yaw, CLOSE, tol=0.008, wait=3, max_steps=60, speed=0.6
@@ -232,19 +274,38 @@ def release_at(obs: dict, pos: np.ndarray, yaw: float) -> Script:
     return last
 
 
-def free_table_spot(obs: dict, exclude: str | None = None) -> np.ndarray:
-    """A table position far from the other blocks, the button and the switch."""
+def _release_on_shelf(obs: dict, pos: np.ndarray, yaw: float) -> Script:
+    """Bring the block in front of the compartment low, slide it in over the shelf, set it down,
+    open, and draw the hand out before going up (the cabinet's roof is above)."""
+    t = SHELF_TILT
+    front = _at(pos[0], g.FRONT_TOP_Y - 0.06, pos[2] + SHELF_RISE)
+    yield from move_over(obs, front, yaw, CLOSE, tilt=t)
+    yield Waypoint(front, yaw, CLOSE, tol=0.01, max_steps=50, tilt=t)
+    yield Waypoint(_at(pos[0], pos[1], front[2]), yaw, CLOSE, tol=0.01, max_steps=40, speed=0.6, tilt=t)
+    low = _at(pos[0], pos[1], pos[2] + 0.005)
+    yield Waypoint(low, yaw, CLOSE, tol=0.008, wait=3, max_steps=40, speed=0.5, tilt=t)
+    yield Waypoint(low, yaw, OPEN, tol=0.05, wait=8, max_steps=12, tilt=t)
+    yield Waypoint(_at(pos[0], pos[1], pos[2] + 0.03), yaw, OPEN, tol=0.015, max_steps=20, tilt=t)
+    yield Waypoint(_at(pos[0], front[1], pos[2] + 0.03), yaw, OPEN, tol=0.02, max_steps=40, tilt=t)
+    last = yield Waypoint(_at(pos[0], front[1], SAFE_Z), yaw, OPEN, tol=0.03, max_steps=40)
+    return last
+
+
+def free_table_spot(obs: dict, exclude: str | None = None, cfg: sc.SceneConfig | None = None) -> np.ndarray:
+    """A table position far from the other blocks and the button."""
     others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != exclude]
+    if cfg is not None:
+        others.append(np.array([cfg.button_x, sc.BUTTON_Y]))
     best, best_d = None, -1.0
-    for x in np.linspace(-0.1, 0.32, 8):
-        for y in (-0.14, -0.11):
+    for x in np.linspace(-0.3, 0.32, 12):
+        for y in (-0.13, -0.09):
             d = min(np.linalg.norm(np.array([x, y]) - o) for o in others)
             if d > best_d:
                 best, best_d = (x, y), d
     return _at(best[0], best[1], sc.TABLE_Z + sc.BLOCK_HALF_HEIGHT)
 
 
-def put_down_held(obs: dict) -> Script:
+def put_down_held(obs: dict, cfg: sc.SceneConfig) -> Script:
     """Prologue for tasks that need a free gripper: set a held block down on the table.
 
     Returns the observation at the end, from which the task's own script starts.
@@ -253,7 +314,7 @@ def put_down_held(obs: dict) -> Script:
     if color is None:
         return obs
     obs = yield from retreat(obs)
-    spot = free_table_spot(obs, exclude=color)
+    spot = free_table_spot(obs, exclude=color, cfg=cfg)
     last = yield from release_at(obs, spot, tcp_yaw(obs))
     return last if last is not None else obs
 
@@ -262,6 +323,9 @@ def put_down_held(obs: dict) -> Script:
 def lift(color: str) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
         obs = yield from retreat(obs)
+        pos = block_pose(obs, color)[0]
+        if in_compartment(pos):
+            obs = yield from clear_door_for(obs, cfg, float(pos[0]))
         obs = yield from make_room(obs, color, cfg)
         yield from grasp_at(obs, *plan_grasp(obs, color, cfg))
 
@@ -306,19 +370,30 @@ def push_block(
     pos, yaw = block_pose(obs, color)
     half = sc.BLOCK_HALF_EXTENTS[cfg.block_sizes[color]]
     extent = abs(d @ [np.cos(yaw), np.sin(yaw)]) * half[0] + abs(d @ [-np.sin(yaw), np.cos(yaw)]) * half[1]
-    g = choose_yaw(obs, float(np.arctan2(d[1], d[0])))  # closing axis across the push: a wide paddle
     start = pos[:2] - d * (extent + 0.03)
     end = pos[:2] + d * (distance - extent - 0.01 - flick)
-    yield from move_over(obs, start, g, CLOSE)
-    yield Waypoint(_at(*start, z), g, CLOSE, tol=0.01, max_steps=50)
+    axis = float(np.arctan2(d[1], d[0]))  # closing axis across the push: a wide paddle
+    lo, hi = sorted((start[0], end[0]))
+    near_switch = lo - HAND_HALF_WIDTH < cfg.switch_x + SWITCH_CLEARANCE and hi + HAND_HALF_WIDTH > (
+        cfg.switch_x - SWITCH_CLEARANCE
+    )
+    # a hand wide along y would reach the switch: lean it back over the desk
+    t = (
+        SHELF_TILT
+        if abs(d[0]) > 0.5 and near_switch and pos[1] + HAND_HALF_WIDTH > FACE_CLEAR_Y - 0.01
+        else 0.0
+    )
+    g = choose_yaw(obs, axis)
+    yield from move_over(obs, start, g, CLOSE, tilt=t)
+    yield Waypoint(_at(*start, z), g, CLOSE, tol=0.01, max_steps=50, tilt=t)
     if flick > 0:
         run_up = end - d * 0.04
-        yield Waypoint(_at(*run_up, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5)
-        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.05, max_steps=3, speed=FLICK_SPEED)
+        yield Waypoint(_at(*run_up, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5, tilt=t)
+        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.05, max_steps=3, speed=FLICK_SPEED, tilt=t)
     else:
-        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5)
+        yield Waypoint(_at(*end, z), g, CLOSE, tol=0.008, max_steps=80, speed=0.5, tilt=t)
     back = end - d * 0.02
-    yield Waypoint(_at(*back, z + 0.01), g, CLOSE, tol=0.02, max_steps=20)
+    yield Waypoint(_at(*back, z + 0.01), g, CLOSE, tol=0.02, max_steps=20, tilt=t)
     last = yield Waypoint(_at(*back, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
     return last if last is not None else obs
 
@@ -339,87 +414,129 @@ def push(color: str, direction: str) -> Callable[[dict, sc.SceneConfig], Script]
     return script
 
 
-def move_slider(direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
-    sign = 1.0 if direction == "left" else -1.0  # joint increases when the door moves to -x
+def _face_point(x: float, u: float, n: float) -> np.ndarray:
+    return g.slope_point(x, u, n)
 
+
+def slide_door(obs: dict, cfg: sc.SceneConfig, goal_q: float) -> Script:
+    """Push the sliding door beside its grip bar until the slider joint reaches ``goal_q``.
+
+    Returns the last observation."""
+    q = float(obs["scene_obs"][0])
+    sign = 1.0 if goal_q > q else -1.0  # the joint increases when the door moves to -x
+    yaw = choose_yaw(obs, np.pi / 2)  # fingers side by side along x, thin along y
+    handle = sc.door_handle_position(cfg, q)
+    # the fingertips beside the grip bar, between the door's face and the bar's front
+    side = handle[0] + sign * (g.DOOR_HANDLE["half_x"] + 0.025)
+    u = sum(g.DOOR_HANDLE["u"]) / 2
+    n = g.DOOR_HANDLE["n"][1] - 0.012
+    start = _face_point(side, u, n)
+    out = start + g.SLOPE_N * 0.06
+    yield from move_over(obs, out, yaw, CLOSE)
+    yield Waypoint(out, yaw, CLOSE, tol=0.01, max_steps=50)
+    yield Waypoint(start, yaw, CLOSE, tol=0.01, max_steps=40, speed=0.5)
+    end = start - np.array([goal_q - q + sign * 0.01, 0.0, 0.0])  # the door's x is door_x0 - q
+    yield Waypoint(end, yaw, CLOSE, tol=0.015, max_steps=80, speed=0.6)
+    back = end + g.SLOPE_N * 0.06
+    yield Waypoint(back, yaw, CLOSE, tol=0.02, max_steps=30)
+    last = yield Waypoint(_at(back[0], back[1], SAFE_Z), yaw, CLOSE, tol=0.03, max_steps=40)
+    return last if last is not None else obs
+
+
+def door_clear_of(cfg: sc.SceneConfig, q: float, x: float) -> bool:
+    """Whether a hand reaching into the compartment at ``x`` stays clear of the door at ``q``."""
+    left = cfg.slider_x - q
+    return x - HAND_HALF_WIDTH > left + 2 * g.DOOR["half_x"] or x + HAND_HALF_WIDTH < left
+
+
+def clear_door_for(obs: dict, cfg: sc.SceneConfig, x: float) -> Script:
+    """Slide the door to whichever end leaves room for the hand at ``x`` (a task may have left it
+    part open). Returns the last observation."""
+    q = float(obs["scene_obs"][0])
+    if door_clear_of(cfg, q, x):
+        return obs
+    ends = [e for e in (0.0, cfg.slider_travel) if door_clear_of(cfg, e, x)]
+    if not ends:
+        return obs
+    goal = min(ends, key=lambda e: abs(e - q))
+    return (yield from slide_door(obs, cfg, goal))
+
+
+def move_slider(direction: str) -> Callable[[dict, sc.SceneConfig], Script]:
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
         obs = yield from retreat(obs)
-        q = float(obs["scene_obs"][0])
-        knob_x = cfg.door_x0 - q
-        goal_q = sc.SLIDER_TRAVEL if sign > 0 else 0.0
-        g = choose_yaw(obs, np.pi / 2)  # fingers along x: a thin paddle in x
-        side = knob_x + sign * 0.03
-        z = sc.DOOR_KNOB_Z
-        yield from move_over(obs, (side, sc.DOOR_Y), g, CLOSE)
-        yield Waypoint(_at(side, sc.DOOR_Y, z), g, CLOSE, tol=0.01, max_steps=40)
-        end_x = cfg.door_x0 - goal_q + sign * 0.03 - sign * 0.01
-        yield Waypoint(_at(end_x, sc.DOOR_Y, z), g, CLOSE, tol=0.015, max_steps=60, speed=0.6)
-        yield Waypoint(_at(end_x + sign * 0.02, sc.DOOR_Y, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+        yield from slide_door(obs, cfg, cfg.slider_travel if direction == "left" else 0.0)
 
     return script
 
 
-def _drawer_handle(obs: dict, cfg: sc.SceneConfig) -> np.ndarray:
-    q = float(obs["scene_obs"][1])
-    return _at(cfg.drawer_x, sc.DRAWER_Y0 - q + sc.DRAWER_HANDLE_DY, sc.DRAWER_Z + sc.DRAWER_HANDLE_DZ)
-
-
 def open_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    """Hook the closed fingers behind the handle bar and pull the drawer out."""
     obs = yield from retreat(obs)
-    h = _drawer_handle(obs, cfg)
-    g = choose_yaw(obs, np.pi / 2)
-    grip_z = h[2] + 0.012
-    yield from move_over(obs, h, g, OPEN)
-    yield Waypoint(_at(h[0], h[1], grip_z + 0.06), g, OPEN, tol=0.01, max_steps=40)
-    yield Waypoint(_at(h[0], h[1], grip_z), g, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
-    yield Waypoint(_at(h[0], h[1], grip_z), g, CLOSE, tol=0.02, wait=10, max_steps=16)
-    end_y = h[1] - (sc.DRAWER_TRAVEL - float(obs["scene_obs"][1])) + 0.01
-    yield Waypoint(_at(h[0], end_y, grip_z), g, CLOSE, tol=0.015, max_steps=60, speed=0.5)
-    yield Waypoint(_at(h[0], end_y, grip_z), g, OPEN, tol=0.05, wait=6, max_steps=10)
-    yield Waypoint(_at(h[0], end_y, SAFE_Z), g, OPEN, tol=0.03, max_steps=40)
+    q = float(obs["scene_obs"][1])
+    bar = sc.drawer_handle_position(cfg, q)
+    yaw = choose_yaw(obs, np.pi / 2)  # fingers side by side along x, thin along y
+    behind = _at(bar[0], bar[1] + 0.035, bar[2])
+    yield from move_over(obs, behind, yaw, CLOSE)
+    yield Waypoint(_at(behind[0], behind[1], bar[2] + 0.06), yaw, CLOSE, tol=0.01, max_steps=40)
+    yield Waypoint(behind, yaw, CLOSE, tol=0.006, wait=1, max_steps=40, speed=0.5)
+    end_y = behind[1] - (sc.DRAWER_TRAVEL - q) - 0.01
+    yield Waypoint(_at(behind[0], end_y, bar[2]), yaw, CLOSE, tol=0.015, max_steps=80, speed=0.5)
+    yield Waypoint(_at(behind[0], end_y, SAFE_Z), yaw, CLOSE, tol=0.03, max_steps=40)
 
 
 def close_drawer(obs: dict, cfg: sc.SceneConfig) -> Script:
+    """Push the drawer's handle bar back in."""
     obs = yield from retreat(obs)
-    h = _drawer_handle(obs, cfg)
-    g = choose_yaw(obs, np.pi / 2)
-    z = h[2] + 0.01
-    start_y = h[1] - 0.03
-    yield from move_over(obs, (h[0], start_y), g, CLOSE)
-    yield Waypoint(_at(h[0], start_y, z), g, CLOSE, tol=0.01, max_steps=40)
-    closed_y = sc.DRAWER_Y0 + sc.DRAWER_HANDLE_DY - 0.02
-    yield Waypoint(_at(h[0], closed_y, z), g, CLOSE, tol=0.015, max_steps=60, speed=0.6)
-    yield Waypoint(_at(h[0], closed_y - 0.03, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+    q = float(obs["scene_obs"][1])
+    bar = sc.drawer_handle_position(cfg, q)
+    yaw = choose_yaw(obs, np.pi / 2)
+    front = _at(bar[0], bar[1] - 0.03, bar[2])
+    yield from move_over(obs, front, yaw, CLOSE)
+    yield Waypoint(front, yaw, CLOSE, tol=0.01, max_steps=50)
+    closed_y = sc.drawer_handle_position(cfg, 0.0)[1] - 0.025
+    yield Waypoint(_at(front[0], closed_y, front[2]), yaw, CLOSE, tol=0.015, max_steps=80, speed=0.6)
+    yield Waypoint(_at(front[0], closed_y - 0.03, SAFE_Z), yaw, CLOSE, tol=0.03, max_steps=40)
 
 
 def press_button(obs: dict, cfg: sc.SceneConfig) -> Script:
     obs = yield from retreat(obs)
-    g = choose_yaw(obs, np.pi / 2)  # hand narrow along y: clear of the slider door behind the button
-    top = sc.TABLE_Z + 0.022
-    yield from move_over(obs, (cfg.button_x, sc.BUTTON_Y), g, CLOSE)
-    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, top + 0.04), g, CLOSE, tol=0.01, max_steps=40)
+    yaw = choose_yaw(obs, np.pi / 2)
+    top = g.BUTTON["z"][1]
+    yield from move_over(obs, (cfg.button_x, sc.BUTTON_Y), yaw, CLOSE)
+    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, top + 0.04), yaw, CLOSE, tol=0.01, max_steps=40)
     yield Waypoint(
-        _at(cfg.button_x, sc.BUTTON_Y, top - 0.02), g, CLOSE, tol=0.004, wait=2, max_steps=30, speed=0.4
+        _at(cfg.button_x, sc.BUTTON_Y, top - 0.02), yaw, CLOSE, tol=0.004, wait=2, max_steps=30, speed=0.4
     )
-    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, SAFE_Z), g, CLOSE, tol=0.03, max_steps=40)
+    yield Waypoint(_at(cfg.button_x, sc.BUTTON_Y, SAFE_Z), yaw, CLOSE, tol=0.03, max_steps=40)
 
 
 def flip_switch(up: bool) -> Callable[[dict, sc.SceneConfig], Script]:
+    """Push the switch up (or down) its 60 degree rail with the closed fingertips.
+
+    The hand leans back (``SWITCH_TILT``): the switch's upper end lies at the edge of the arm's
+    reach with the gripper vertical."""
+
     def script(obs: dict, cfg: sc.SceneConfig) -> Script:
         obs = yield from retreat(obs)
         q = float(obs["scene_obs"][3])
-        hz = sc.SWITCH_HANDLE_Z0 + q
-        g = choose_yaw(obs, np.pi / 2)  # fingers close along x across the handle
-        x, y = cfg.switch_x, sc.SWITCH_Y - 0.008
-        yield from move_over(obs, (x, y), g, OPEN)
-        yield Waypoint(_at(x, y, hz + 0.06), g, OPEN, tol=0.01, max_steps=40)
-        yield Waypoint(_at(x, y, hz - 0.002), g, OPEN, tol=0.006, wait=2, max_steps=40, speed=0.5)
-        yield Waypoint(_at(x, y, hz - 0.002), g, CLOSE, tol=0.02, wait=10, max_steps=16)
-        end_z = sc.SWITCH_HANDLE_Z0 + (sc.SWITCH_TRAVEL + 0.01 if up else -0.01)
-        yield Waypoint(_at(x, y, end_z), g, CLOSE, tol=0.012, max_steps=50, speed=0.4)
-        yield Waypoint(_at(x, y, end_z), g, OPEN, tol=0.05, wait=6, max_steps=10)
-        yield Waypoint(_at(x, y - 0.05, end_z + 0.02), g, OPEN, tol=0.02, max_steps=20)
-        yield Waypoint(_at(x, y - 0.05, SAFE_Z), g, OPEN, tol=0.03, max_steps=40)
+        yaw = choose_yaw(obs, np.pi / 2)  # fingers side by side along x: a paddle across the switch
+        sw = g.SWITCH
+        n = sum(sw["n"]) / 2 + 0.005
+        if up:
+            u0, u1 = sw["u"][0] + q - 0.014, sw["u"][0] + sc.SWITCH_TRAVEL + 0.006
+        else:
+            u0, u1 = sw["u"][1] + q + 0.014, sw["u"][1] - 0.006
+        start = _face_point(cfg.switch_x, u0, n)
+        out = start + g.SLOPE_N * 0.07
+        yield from move_over(obs, out, yaw, CLOSE, tilt=SWITCH_TILT)
+        yield Waypoint(out, yaw, CLOSE, tol=0.01, max_steps=50, tilt=SWITCH_TILT)
+        yield Waypoint(start, yaw, CLOSE, tol=0.008, max_steps=40, speed=0.5, tilt=SWITCH_TILT)
+        end = _face_point(cfg.switch_x, u1, n)
+        yield Waypoint(end, yaw, CLOSE, tol=0.012, max_steps=60, speed=0.4, tilt=SWITCH_TILT)
+        back = end + g.SLOPE_N * 0.07
+        yield Waypoint(back, yaw, CLOSE, tol=0.02, max_steps=30, tilt=SWITCH_TILT)
+        yield Waypoint(_at(back[0], back[1], SAFE_Z), yaw, CLOSE, tol=0.03, max_steps=40)
 
     return script
 
@@ -436,9 +553,26 @@ def place_in_slider(obs: dict, cfg: sc.SceneConfig) -> Script:
     color = _held_or_nearest(obs)
     obs = yield from retreat(obs)
     others = [block_pose(obs, c)[0][:2] for c in BLOCK_SLICES if c != color]
-    y = sc.SLIDER_SPOTS["slider_left"][1]
-    candidates = [(x, y) for x in np.linspace(-0.3, 0.13, 12)]
-    spot = max(candidates, key=lambda s: min(np.linalg.norm(np.array(s) - o) for o in others))
+    y = cfg.slider_spots["slider_left"][1] - 0.01
+    q = float(obs["scene_obs"][0])
+    lo, hi = cfg.shelf_x - g.SHELF["half"][0] + 0.06, cfg.shelf_x + g.SHELF["half"][0] - 0.06
+    xs = np.linspace(lo, hi, 16)
+
+    def best_spot(door_q: float) -> tuple[float, tuple[float, float] | None]:
+        free = [(x, y) for x in xs if door_clear_of(cfg, door_q, x)]
+        if not free:
+            return -1.0, None
+        spot = max(free, key=lambda s: min([np.linalg.norm(np.array(s) - o) for o in others] + [1.0]))
+        return min([np.linalg.norm(np.array(spot) - o) for o in others] + [1.0]), spot
+
+    room, spot = best_spot(q)
+    if room < SHELF_ROOM:  # no free place beside the door as it is: try the door at either end
+        goal = max((0.0, cfg.slider_travel), key=lambda e: (best_spot(e)[0] >= SHELF_ROOM, -abs(e - q)))
+        if best_spot(goal)[0] > room:
+            obs = yield from slide_door(obs, cfg, goal)
+            q = float(obs["scene_obs"][0])
+            room, spot = best_spot(q)
+    spot = spot or (lo, y)
     target = _at(spot[0], spot[1], sc.SHELF_TOP_Z + sc.BLOCK_HALF_HEIGHT + 0.008)
     yield from release_at(obs, target, choose_yaw(obs, np.pi / 2))
 
@@ -448,7 +582,7 @@ def drawer_open_middle_y(obs: dict) -> float:
 
     The oracle ends open_drawer at 0.12 m, so a later task may find the drawer only part open.
     """
-    front_inner = sc.DRAWER_Y0 - float(obs["scene_obs"][1]) - 0.094
+    front_inner = g.DRAWER["y"][0] + g.DRAWER["wall"] - float(obs["scene_obs"][1])
     return (front_inner + DESK_FRONT_Y) / 2
 
 
@@ -569,7 +703,7 @@ def task_script(task: str, obs: dict, cfg: sc.SceneConfig) -> Script:
     def full() -> Script:
         current = obs
         if task not in KEEPS_GRASP:
-            current = yield from put_down_held(obs)
+            current = yield from put_down_held(obs, cfg)
         yield from SCRIPTS[task](current, cfg)
 
     return full()

@@ -28,7 +28,7 @@ class ExpertPolicy(Policy):
     action_conventions = ("pose/absolute", "delta_pose/relative_gripper", "delta_pose/absolute_gripper")
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[str, str]] = {}
+        self._pending: dict[int, tuple[str, str, np.ndarray | None]] = {}
         self._controllers: dict[int, WaypointController] = {}
         self._simpler: dict[int, Any] = {}
 
@@ -61,7 +61,8 @@ class ExpertPolicy(Policy):
             task = task_from_instruction(instruction)
         scene = info.get("scene", "D")
         get_scene(scene)  # validates
-        self._pending[slot] = (task, scene)
+        target = info.get("target_pose")  # the env's target, when the harness shares it
+        self._pending[slot] = (task, scene, None if target is None else np.asarray(target, dtype=float))
         self._controllers.pop(slot, None)
 
     def act(self, obs: Observation, *, slot: int = 0) -> np.ndarray:
@@ -71,7 +72,8 @@ class ExpertPolicy(Policy):
         if ctrl is None:
             if slot not in self._pending:
                 raise RuntimeError(f"expert: reset() was not called for slot {slot}")
-            task, scene = self._pending.pop(slot)
-            ctrl = WaypointController(task_script(task, dict(obs), get_scene(scene)), dict(obs))
+            task, scene, target = self._pending.pop(slot)
+            script = task_script(task, dict(obs), get_scene(scene))
+            ctrl = WaypointController(script, dict(obs), start_target=target)
             self._controllers[slot] = ctrl
         return ctrl.act(dict(obs))
