@@ -149,14 +149,17 @@ class Recorder:
             frames["rel_actions"].append(rel)
 
         env.begin_subtask(plan.task)
-        self.expert.reset(plan.instruction, info={"task": plan.task, "scene": plan.scene})
+        target = env.target_pose().tolist()  # the expert starts from the env's target, not the measured pose
+        self.expert.reset(
+            plan.instruction, info={"task": plan.task, "scene": plan.scene, "target_pose": target}
+        )
         for _ in range(self.args.max_steps):
             action = self.expert.act(obs)
             before = env.target_pose()
             current = obs
             obs, _, _, _, info = env.step(action)
-            # The first step after an unrecorded set-up can exceed 1 by the arm's tracking lag (the
-            # expert starts from the measured pose): relative actions are stored clipped to [-1, 1].
+            # The expert starts from the env's target, so relative actions stay within [-1, 1]; the
+            # clip only guards the store's range.
             rel = np.clip(relative_action(before, env.target_pose(), action[6]), -1.0, 1.0)
             keep(current, action, rel)
             if info["success"]:
@@ -177,7 +180,7 @@ class Recorder:
 
     def _run(self, env: Any, task: str, scene: str, obs: dict) -> tuple[bool, dict, int]:
         env.begin_subtask(task)
-        self.expert.reset("", info={"task": task, "scene": scene})
+        self.expert.reset("", info={"task": task, "scene": scene, "target_pose": env.target_pose().tolist()})
         for step in range(self.args.max_steps):
             obs, _, _, _, info = env.step(self.expert.act(obs))
             if info["success"]:
