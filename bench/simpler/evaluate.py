@@ -8,6 +8,7 @@ the end. Played by :mod:`bench.engine` like every suite.
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,14 @@ def plan_episodes(tasks: Iterable[str], variants: Iterable[str], per_variant: in
     return keys
 
 
+#: scene set -> its env class: our primitive Panda scenes, SimplerEnv's own embodiments, ManiSkill3's ports
+SCENE_SETS = {
+    "panda": "envs.simpler.env:SimplerEnv",
+    "simpler": "envs.simpler.real_env:SimplerRealEnv",
+    "official": "envs.simpler.official:OfficialSimplerEnv",
+}
+
+
 class TaskEnvs:
     """The env of the current task, kept while episodes stay on that task (a new task builds a new one)."""
 
@@ -58,18 +67,13 @@ class TaskEnvs:
         kwargs: dict[str, Any] = {"image_size": self.image_size}
         if self.render:
             kwargs["render_mode"] = "rgb_array"
-        if self.scenes == "official":
-            from envs.simpler.official import OfficialSimplerEnv
-
-            self.env = OfficialSimplerEnv(key.task, key.variant, **kwargs)
-        elif self.scenes == "simpler":
-            from envs.simpler.real_env import SimplerRealEnv
-
-            self.env = SimplerRealEnv(key.task, key.variant, cameras=self.cameras, **kwargs)
-        else:
-            from envs.simpler.env import SimplerEnv
-
-            self.env = SimplerEnv(key.task, key.variant, cameras=self.cameras, **kwargs)
+        if self.scenes not in SCENE_SETS:
+            raise ValueError(f"unknown scene set {self.scenes!r}; valid: {', '.join(SCENE_SETS)}")
+        module, _, name = SCENE_SETS[self.scenes].partition(":")
+        env_class = getattr(importlib.import_module(module), name)
+        if self.scenes != "official":  # ManiSkill3's own ports render their one camera
+            kwargs["cameras"] = self.cameras
+        self.env = env_class(key.task, key.variant, **kwargs)
         return self.env
 
     def close(self) -> None:
