@@ -2,6 +2,9 @@
 
 ``python -m bench.perf env [--scene D] [--steps 300]`` prints env steps per second with both cameras,
 with cameras off, and the render cost per camera, as medians over repeats.
+``python -m bench.perf env --against calvin_env [--json FILE]`` runs our table and CALVIN's own env
+(a checkout through ``CALVIN_ENV_DIR``) side by side on the same random relative actions, both
+cameras and none, in interleaved repeats, and prints (and writes) both steps/s and their ratios.
 ``python -m bench.perf workers [--workers 1 2 4] [--cameras]`` prints how bench.run's throughput grows
 with the number of worker processes.
 ``python -m bench.perf simpler [--steps 20] [--image-size 224]`` prints env steps per second of the
@@ -15,6 +18,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -51,6 +55,82 @@ def bench_env(scene: str, steps: int, static_size: int, gripper_size: int) -> di
     results["both_cameras_steps_per_s"] = 1000 / results["both_cameras_ms_per_step"]
     results["no_cameras_steps_per_s"] = 1000 / results["no_cameras_ms_per_step"]
     return results
+
+
+def _steps_per_s(env, state: dict, actions: np.ndarray) -> float:
+    """Steps/s of ``env`` playing ``actions`` from a reset to ``state`` (the reset is not timed)."""
+    env.reset(seed=0, options={"state": state})
+    start = time.perf_counter()
+    for action in actions:
+        env.step(action)
+    return len(actions) / (time.perf_counter() - start)
+
+
+def _render_ms(env, repeats: int) -> dict[str, float]:
+    """Median ms of one observation with one camera on, less one without: each camera's render cost."""
+    out = {}
+    for cam in ("static", "gripper", ()):
+        env.set_cameras((cam,) if cam else ())
+        out[cam or "none"] = _median_ms(env.observe, 5, repeats)
+    env.set_cameras(("static", "gripper"))
+    return {cam: out[cam] - out["none"] for cam in ("static", "gripper")}
+
+
+def bench_against(
+    against: str,
+    scene: str,
+    steps: int,
+    camera_steps: int,
+    repeats: int,
+    static_size: int,
+    gripper_size: int,
+) -> dict:
+    """Our table against backend ``against`` (``calvin_env``): steps/s with both cameras and without.
+
+    Both envs get the same random relative actions (uniform in [-1, 1], a new draw per repeat) from
+    the first official chain's start state; repeats alternate between the envs so that a change in
+    the machine's load hits both; the figures are medians over the repeats.
+    """
+    from envs.calvin.backends import make_calvin_env
+    from envs.calvin.chains import official_chains
+
+    state = official_chains()[0].state
+    sizes = {"static_size": static_size, "gripper_size": gripper_size}
+    settings = {"cameras": (("static", "gripper"), camera_steps), "no_cameras": ((), steps)}
+    out: dict = {
+        "scene": scene,
+        "against": against,
+        "static_size": static_size,
+        "gripper_size": gripper_size,
+        "repeats": repeats,
+        "actions": "uniform random relative actions in [-1, 1]",
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],
+    }
+    for label, (cams, n) in settings.items():
+        # CALVIN's env first: the first PyBullet client of a process is the safest home for its robot
+        envs = {b: make_calvin_env(b, scene, cameras=cams, **sizes) for b in (against, "ours")}
+        rates: dict[str, list[float]] = {b: [] for b in envs}
+        try:
+            for r in range(repeats):
+                actions = np.random.default_rng(r).uniform(-1, 1, size=(n, 7))
+                for b, env in envs.items():
+                    rates[b].append(_steps_per_s(env, state, actions))
+            if cams:
+                out["render_ms"] = {b: _render_ms(env, repeats) for b, env in envs.items()}
+        finally:
+            for env in envs.values():
+                env.close()
+        med = {b: statistics.median(v) for b, v in rates.items()}
+        out[label] = {
+            "steps": n,
+            "ours_steps_per_s": med["ours"],
+            f"{against}_steps_per_s": med[against],
+            "ours_repeats": rates["ours"],
+            f"{against}_repeats": rates[against],
+        }
+        out[f"ratio_{label}"] = med["ours"] / med[against]
+    return out
 
 
 def bench_workers(
@@ -127,8 +207,51 @@ def _report_workers(args: argparse.Namespace) -> None:
         )
 
 
+def _report_against(args: argparse.Namespace) -> None:
+    res = bench_against(
+        args.against,
+        args.scene,
+        args.steps,
+        args.camera_steps,
+        args.repeats,
+        args.static_size,
+        args.gripper_size,
+    )
+    print(
+        f"CALVIN-style env, ours against {args.against}, scene {args.scene}, random relative actions, "
+        f"medians of {args.repeats} interleaved repeats ({os.cpu_count()} CPUs, load {res['load_avg_1m']:.1f})"
+    )
+    for label, text in (
+        ("cameras", f"both cameras {args.static_size}+{args.gripper_size} px"),
+        ("no_cameras", "no cameras"),
+    ):
+        row = res[label]
+        print(
+            f"  {text:28s}: ours {row['ours_steps_per_s']:8.1f} steps/s   {args.against} "
+            f"{row[f'{args.against}_steps_per_s']:8.1f} steps/s   ratio {res[f'ratio_{label}']:.2f}x "
+            f"({row['steps']} steps per repeat)"
+        )
+    renders = res["render_ms"]
+    print(
+        "  render ms per camera        : "
+        + "   ".join(f"{b} static {r['static']:.1f}, gripper {r['gripper']:.1f}" for b, r in renders.items())
+    )
+    if args.json is not None:
+        from bench.rundir import write_json_atomic
+
+        write_json_atomic(args.json, res)
+        print(f"wrote {args.json}")
+
+
 def _report_env(args: argparse.Namespace) -> None:
+    if args.against is not None:
+        _report_against(args)
+        return
     res = bench_env(args.scene, args.steps, args.static_size, args.gripper_size)
+    if args.json is not None:
+        from bench.rundir import write_json_atomic
+
+        write_json_atomic(args.json, {"scene": args.scene, **res})
     print(
         f"CALVIN-style env, scene {args.scene}, static {args.static_size}px + gripper {args.gripper_size}px "
         "(medians of 5 repeats)"
@@ -152,6 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     env_p.add_argument("--steps", type=int, default=300)
     env_p.add_argument("--static-size", type=int, default=200)
     env_p.add_argument("--gripper-size", type=int, default=84)
+    env_p.add_argument(
+        "--against",
+        choices=["calvin_env"],
+        help="also run this backend on the same actions and print both speeds and their ratio",
+    )
+    env_p.add_argument(
+        "--camera-steps", type=int, default=30, help="with --against: steps per repeat with both cameras"
+    )
+    env_p.add_argument("--repeats", type=int, default=5, help="with --against: interleaved repeats")
+    env_p.add_argument("--json", type=Path, help="also write the figures to this (new) JSON file")
     env_p.set_defaults(report=_report_env)
     wk = sub.add_parser("workers", help="bench.run throughput by number of worker processes")
     wk.add_argument("--policy", default="expert")
@@ -167,6 +300,19 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--image-size", type=int, default=224)
     sp.set_defaults(report=_report_simpler)
     args = parser.parse_args(argv)
+    if getattr(args, "json", None) is not None and args.json.exists():
+        parser.error(f"--json {args.json} exists; choose a new file")
+    for name in ("steps", "camera_steps", "repeats"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if getattr(args, "against", None) is not None:
+        from envs.calvin.backends import check_backend
+        from envs.calvin.official.checkout import CalvinEnvUnavailable
+
+        try:
+            check_backend(args.against, args.scene)
+        except CalvinEnvUnavailable as exc:
+            parser.exit(2, f"error: {exc}\n")
     args.report(args)
 
 
