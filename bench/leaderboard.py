@@ -328,10 +328,14 @@ def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.Data
             loaded.append(load_simpler_run(path))
         except RunFormatError as exc:
             warnings.warn(f"skipped run: {exc}", stacklevel=2)
-    count = Counter((run["summary"]["policy"], run["summary"]["mode"]) for run in loaded)
+
+    def named(run: dict) -> str:  # the scene set is part of the name: Panda rows are not SimplerEnv's
+        return f"{run['summary']['policy']} ({run['summary'].get('embodiment', 'panda')})"
+
+    count = Counter((named(run), run["summary"]["mode"]) for run in loaded)
     entries: dict[tuple[str, str, str], dict[str, object]] = {}
     for run in loaded:
-        policy, mode = run["summary"]["policy"], run["summary"]["mode"]
+        policy, mode = named(run), run["summary"]["mode"]
         label = policy if count[policy, mode] == 1 else f"{policy} [{run['path'].name}]"
         prefix = "vm" if mode == "visual_matching" else "va"
         rows = simpler_rows(run)
@@ -388,7 +392,9 @@ def simpler_markdown(table: pd.DataFrame) -> str:
         "variant aggregation leaves out. Bridge tasks add partial success (the source object was grasped). "
         "*average*: mean of the family's group rates, for runs that cover every group. `-`: not run. "
         "Sorted by visual matching, then variant aggregation. Agreement with real-world results: "
-        "`python -m bench.simreal`."
+        "`python -m bench.simreal`. The scene set follows each policy's name: *(simpler)* runs are on "
+        "SimplerEnv's own robots, objects and overlays (`--embodiment simpler`); *(panda)* runs are on "
+        "our offline primitive Panda scenes and are not comparable with SimplerEnv's numbers."
     )
     sections = [intro]
 

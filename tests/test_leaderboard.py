@@ -341,26 +341,26 @@ def test_simpler_table_numbers_and_order(simpler_roots: Path) -> None:
     assert list(table.columns) == leaderboard.SIMPLER_COLUMNS
     keys = list(zip(table["group"], table["rank"], table["policy"], strict=True))
     assert keys == [
-        ("pick_coke_can", 1, "beta"),
-        ("pick_coke_can", 2, "alpha"),
-        ("move_near", 1, "alpha"),
-        ("move_near", 2, "beta"),
-        ("put_spoon_on_towel", 1, "gamma"),
-        ("put_carrot_on_plate", 1, "beta"),
-        ("put_carrot_on_plate", 2, "gamma"),
-        ("put_carrot_on_plate", 3, "alpha"),
-        ("stack_green_on_yellow", 1, "gamma"),
-        ("put_eggplant_in_basket", 1, "gamma"),
-        ("average", 1, "gamma"),
+        ("pick_coke_can", 1, "beta (panda)"),
+        ("pick_coke_can", 2, "alpha (panda)"),
+        ("move_near", 1, "alpha (panda)"),
+        ("move_near", 2, "beta (panda)"),
+        ("put_spoon_on_towel", 1, "gamma (panda)"),
+        ("put_carrot_on_plate", 1, "beta (panda)"),
+        ("put_carrot_on_plate", 2, "gamma (panda)"),
+        ("put_carrot_on_plate", 3, "alpha (panda)"),
+        ("stack_green_on_yellow", 1, "gamma (panda)"),
+        ("put_eggplant_in_basket", 1, "gamma (panda)"),
+        ("average", 1, "gamma (panda)"),
     ]
     assert list(table["family"]) == ["google_robot"] * 4 + ["bridge"] * 7
     row = table.set_index(["group", "policy"])
-    coke = row.loc[("pick_coke_can", "alpha")]
+    coke = row.loc[("pick_coke_can", "alpha (panda)")]
     assert coke["vm_rate"] == pytest.approx(0.6) and coke["vm_trials"] == 30
     assert (coke["vm_low"], coke["vm_high"]) == pytest.approx(wilson(18, 30), abs=1e-9)
-    assert row.loc[("pick_coke_can", "beta"), "vm_high"] == pytest.approx(wilson(27, 30)[1], abs=1e-9)
+    assert row.loc[("pick_coke_can", "beta (panda)"), "vm_high"] == pytest.approx(wilson(27, 30)[1], abs=1e-9)
     assert pd.isna(coke["va_rate"]) and pd.isna(coke["vm_partial"])
-    near = row.loc[("move_near", "alpha")]
+    near = row.loc[("move_near", "alpha (panda)")]
     assert (near["vm_rate"], near["va_rate"], near["va_trials"]) == pytest.approx((0.5, 0.4, 90))
     assert (near["va_low"], near["va_high"]) == pytest.approx(wilson(36, 90), abs=1e-9)
     assert near["va_camera"] == pytest.approx(0.1)
@@ -368,7 +368,7 @@ def test_simpler_table_numbers_and_order(simpler_roots: Path) -> None:
     carrot = row.loc["put_carrot_on_plate"]
     assert carrot["vm_rate"].tolist() == pytest.approx([0.5, 0.4, 0.3])
     assert carrot["vm_partial"].tolist() == pytest.approx([0.9, 0.5, 0.6])
-    average = row.loc[("average", "gamma")]
+    average = row.loc[("average", "gamma (panda)")]
     assert (average["vm_rate"], average["vm_partial"]) == pytest.approx((0.5, 0.65))
     assert pd.isna(average["vm_low"]) and average["vm_trials"] == 40
 
@@ -384,13 +384,17 @@ def test_simpler_cli_markdown_and_csv(simpler_roots: Path, tmp_path: Path) -> No
     assert "| group | # | policy | visual matching | variant aggregation | VA camera | source |" in google
     assert "partial VM | partial VA" in bridge and "partial" not in google.split("\n\n")[1]
     lo, hi = wilson(36, 90)
-    assert "| move_near | 1 | alpha | 0.500 [" in google
+    assert "| move_near | 1 | alpha (panda) | 0.500 [" in google
     assert f"| 0.400 [{lo:.2f}, {hi:.2f}] | 0.100 |" in google
-    assert "|  | 2 | beta | 0.200 [" in google and "| - | - |" in google  # beta: no VA run
-    assert "| put_carrot_on_plate | 1 | beta | 0.500 [" in bridge and "| 0.900 | - |" in bridge
-    assert "| average | 1 | gamma | 0.500 | - | - | 0.650 | - |" in bridge
+    assert "|  | 2 | beta (panda) | 0.200 [" in google and "| - | - |" in google  # beta: no VA run
+    assert "| put_carrot_on_plate | 1 | beta (panda) | 0.500 [" in bridge and "| 0.900 | - |" in bridge
+    assert "| average | 1 | gamma (panda) | 0.500 | - | - | 0.650 | - |" in bridge
     csv = pd.read_csv(out / "leaderboard_simpler.csv")
-    assert len(csv) == 11 and csv.loc[0, "policy"] == "beta" and csv.loc[0, "vm_rate"] == pytest.approx(0.9)
+    assert (
+        len(csv) == 11
+        and csv.loc[0, "policy"] == "beta (panda)"
+        and csv.loc[0, "vm_rate"] == pytest.approx(0.9)
+    )
     assert (out / "leaderboard_calvin.csv").is_file()
 
 
@@ -411,5 +415,21 @@ def test_simpler_duplicates_and_malformed_runs(simpler_roots: Path, tmp_path: Pa
     with pytest.warns(UserWarning, match="skipped run: .*bad/summary.json: key 'mode'"):
         table = leaderboard.build_leaderboards(runs_table(find_runs(simpler_roots)))["simpler"]
     near = table[table["group"] == "move_near"]
-    assert list(near["policy"]) == ["beta [beta_again]", "alpha", "beta [beta_vm]"]
+    assert list(near["policy"]) == ["beta (panda) [beta_again]", "alpha (panda)", "beta (panda) [beta_vm]"]
     assert "delta" not in set(table["policy"])
+
+
+def test_simpler_rows_name_their_scene_set(tmp_path: Path) -> None:
+    """Runs on SimplerEnv's own embodiments and on our Panda scenes never share a name (or a row)."""
+    from tests.test_simreal import write_simpler_run
+
+    root = tmp_path / "runs"
+    for name, embodiment in (("octo_real", "simpler"), ("octo_panda", None)):
+        folder = write_simpler_run(root / name, "octo", {"put_carrot_on_plate": 5})
+        if embodiment is not None:
+            summary = json.loads((folder / "summary.json").read_text())
+            summary["embodiment"] = embodiment
+            (folder / "summary.json").write_text(json.dumps(summary))
+    table = leaderboard.build_leaderboards(runs_table(find_runs([root])), include_published=False)["simpler"]
+    carrot = table[table["group"] == "put_carrot_on_plate"]
+    assert sorted(carrot["policy"]) == ["octo (panda)", "octo (simpler)"]
