@@ -153,13 +153,10 @@ class ChainPlayer:
                 reset: dict | None = {
                     "instruction": instruction,
                     "seed": subtask_seed(self.seed, unit.index, j),
-                    "info": {
-                        "suite": "calvin",
-                        "scene": self.scene,
-                        "task": task,
-                        "target_pose": env_call("env.target_pose", env.target_pose).tolist(),
-                    },
+                    "info": {"suite": "calvin", "scene": self.scene, "task": task},
                 }
+                if hasattr(env, "target_pose"):  # the env's target: the expert's controller starts there
+                    reset["info"]["target_pose"] = env_call("env.target_pose", env.target_pose).tolist()
                 caption = f"{j + 1}/{len(unit.tasks)} {instruction}"
                 rec["steps"].append(0)
                 success = False

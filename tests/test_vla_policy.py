@@ -132,9 +132,22 @@ def test_camera_sizes_come_from_the_checkpoint_and_other_sizes_warn_once():
         policy.act_batch([_obs(rng, static=40)], [0])  # once per camera
 
 
-def test_a_checkpoint_without_camera_sizes_loads_with_a_warning():
+def test_the_shipped_checkpoint_declares_its_training_sizes():
+    policy = VLAPolicy.from_checkpoint(str(SHIPPED))
+    assert policy.camera_sizes == {"rgb_static": (96, 96), "rgb_gripper": (64, 64)}
+
+
+def test_a_checkpoint_without_camera_sizes_loads_with_a_warning(tmp_path):
+    import json
+    import shutil
+
+    old = tmp_path / "old_checkpoint"
+    shutil.copytree(SHIPPED, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["model"]["camera_sizes"]  # as checkpoints written before model.camera_sizes
+    (old / "config.json").write_text(json.dumps(config))
     with pytest.warns(UserWarning, match="does not record the camera sizes it was trained on"):
-        policy = VLAPolicy.from_checkpoint(str(SHIPPED))
+        policy = VLAPolicy.from_checkpoint(str(old))
     assert policy.camera_sizes is None
 
 

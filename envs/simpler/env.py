@@ -78,7 +78,25 @@ def to_controller(
     return cmd, closedness
 
 
-class SimplerEnv(gym.Env):
+class ManiSkillWrapper(gym.Env):
+    """What our envs over a ManiSkill3 env (``self._ms``) share: rendering and closing it."""
+
+    render_mode: str | None = None
+    _ms: Any = None
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        frame = self._ms.render()
+        return np.asarray(frame[0].cpu().numpy() if hasattr(frame, "cpu") else frame, dtype=np.uint8)
+
+    def close(self) -> None:
+        if self._ms is not None:
+            self._ms.close()
+            self._ms = None
+
+
+class SimplerEnv(ManiSkillWrapper):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
 
     def __init__(
@@ -194,17 +212,6 @@ class SimplerEnv(gym.Env):
         info = self._info(ms_info)
         truncated = self._steps >= self.task.max_steps
         return self._obs(ms_obs), float(info["success"]), False, truncated, info
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        frame = self._ms.render()
-        return np.asarray(frame[0].cpu().numpy() if hasattr(frame, "cpu") else frame, dtype=np.uint8)
-
-    def close(self) -> None:
-        if self._ms is not None:
-            self._ms.close()
-            self._ms = None
 
     # --- observation and info ---------------------------------------------------------------------
     @property

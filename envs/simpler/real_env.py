@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.simpler.assets import require_robot
-from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM
+from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM, ManiSkillWrapper
 from envs.simpler.official import to_official_action
 from envs.simpler.reference import reference
 from envs.simpler.tasks import FAMILIES, TaskSpec, check_task
@@ -69,7 +69,7 @@ def clip_action(action: np.ndarray) -> np.ndarray:
     return out
 
 
-class SimplerRealEnv(gym.Env):
+class SimplerRealEnv(ManiSkillWrapper):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
 
     def __init__(
@@ -177,17 +177,6 @@ class SimplerRealEnv(gym.Env):
         info = self._info(ms_info)
         truncated = self._steps >= self.task.max_steps
         return self._obs(ms_obs), float(info["success"]), False, truncated, info
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        frame = self._ms.render()
-        return np.asarray(frame[0].cpu().numpy() if hasattr(frame, "cpu") else frame, dtype=np.uint8)
-
-    def close(self) -> None:
-        if self._ms is not None:
-            self._ms.close()
-            self._ms = None
 
     @property
     def instruction(self) -> str:
