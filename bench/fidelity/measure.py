@@ -22,10 +22,10 @@ from bench.fidelity.objects import (
     part_positions,
     unmapped_bodies,
 )
+from envs.calvin.camera import render_image
 
 CAMERAS = ("static", "gripper")
 TARGETS = {"static_iou": 0.85, "gripper_iou": 0.75, "max_part_error_mm": 5.0, "oracle_agreement": 1.0}
-_SEG_FLAGS = p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX
 #: Mask colours of the figures' segmentation row, per object (background black).
 _PALETTE = {
     "desk": (181, 137, 92),
@@ -45,28 +45,18 @@ _PALETTE = {
 
 
 # --- rendering and comparison ----------------------------------------------------------------------
-def _render(cid: int, size: int, view, proj) -> tuple[np.ndarray, np.ndarray]:
-    _, _, rgba, _, seg = p.getCameraImage(
-        size,
-        size,
-        viewMatrix=view,
-        projectionMatrix=proj,
-        renderer=p.ER_TINY_RENDERER,
-        flags=_SEG_FLAGS,
-        physicsClientId=cid,
-    )
-    rgb = np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3].copy()
-    return rgb, np.asarray(seg, dtype=np.int64).reshape(size, size)
-
-
 def calvin_images(calvin: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(RGB, segmentation) of CALVIN's static and gripper cameras, with CALVIN's own matrices."""
     cams = {cam.name: cam for cam in calvin._cameras.values()}
     static, gripper = cams["static"], cams["gripper"]
     gripper.render()  # CALVIN's gripper camera computes its view matrix from the hand when it renders
     return {
-        "static": _render(calvin.env.cid, static.width, static.viewMatrix, static.projectionMatrix),
-        "gripper": _render(calvin.env.cid, gripper.width, gripper.view_matrix, gripper.projection_matrix),
+        "static": render_image(
+            calvin.env.cid, static.width, static.viewMatrix, static.projectionMatrix, segmentation=True
+        ),
+        "gripper": render_image(
+            calvin.env.cid, gripper.width, gripper.view_matrix, gripper.projection_matrix, segmentation=True
+        ),
     }
 
 
@@ -79,8 +69,8 @@ def our_images(ours: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     )
     s, g = ours.static_camera, ours.gripper_camera
     return {
-        "static": _render(ours.cid, s.size, s.view, s.proj),
-        "gripper": _render(ours.cid, g.size, gripper_view(hand[4], hand[5]), g.proj),
+        "static": render_image(ours.cid, s.size, s.view, s.proj, segmentation=True),
+        "gripper": render_image(ours.cid, g.size, gripper_view(hand[4], hand[5]), g.proj, segmentation=True),
     }
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
+from envs.calvin.official.info import PART_OF_LINK
+
 OBJECTS = (
     "desk",
     "drawer",
@@ -25,16 +27,10 @@ OBJECTS = (
     "robot",
 )
 EXTRA = ("floor", "pedestal")
-#: CALVIN's table links -> our names (the plank is the shelf in the cabinet's compartment).
+#: CALVIN's table links -> our object names: the oracle's part names, with the desk top and the
+#: cabinet's shelf (the plank) counted as one object, the desk.
 CALVIN_TABLE_LINKS = {
-    "base_link": "desk",
-    "plank_link": "desk",
-    "drawer_link": "drawer",
-    "slide_link": "slider",
-    "button_link": "button",
-    "switch_link": "switch",
-    "led_link": "led",
-    "light_link": "lightbulb",
+    link: "desk" if part in ("table", "slider_shelf") else part for link, part in PART_OF_LINK.items()
 }
 #: CALVIN's table joints -> our parts' joints (scene_obs order: slider, drawer, button, switch).
 CALVIN_JOINTS = {

@@ -9,6 +9,8 @@ The light is TinyRenderer's default, as in CALVIN's renders.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pybullet as p
 
@@ -19,17 +21,21 @@ GRIPPER = g.GRIPPER_CAMERA
 CAM_POS, CAM_ORN = g.GRIPPER_CAM_OFFSET[0], p.getQuaternionFromEuler(g.GRIPPER_CAM_OFFSET[1])
 
 
-def _render(cid: int, size: int, view, proj) -> np.ndarray:
-    _, _, rgba, _, _ = p.getCameraImage(
+def render_image(cid: int, size: int, view, proj, *, segmentation: bool = False) -> Any:
+    """A ``size`` x ``size`` RGB image (TinyRenderer); with ``segmentation``, ``(rgb, seg)`` where
+    ``seg`` holds PyBullet's object-and-link ids per pixel."""
+    flags = p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX if segmentation else p.ER_NO_SEGMENTATION_MASK
+    _, _, rgba, _, seg = p.getCameraImage(
         size,
         size,
         viewMatrix=view,
         projectionMatrix=proj,
         renderer=p.ER_TINY_RENDERER,
-        flags=p.ER_NO_SEGMENTATION_MASK,
+        flags=flags,
         physicsClientId=cid,
     )
-    return np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3].copy()
+    rgb = np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3].copy()
+    return (rgb, np.asarray(seg, dtype=np.int64).reshape(size, size)) if segmentation else rgb
 
 
 class StaticCamera:
@@ -41,7 +47,7 @@ class StaticCamera:
         self.proj = p.computeProjectionMatrixFOV(STATIC["fov"], 1.0, STATIC["near"], STATIC["far"])
 
     def render(self, cid: int) -> np.ndarray:
-        return _render(cid, self.size, self.view, self.proj)
+        return render_image(cid, self.size, self.view, self.proj)
 
 
 def gripper_view(hand_pos, hand_orn) -> tuple:
@@ -61,4 +67,4 @@ class GripperCamera:
 
     def render(self, cid: int, robot_uid: int, hand_link: int) -> np.ndarray:
         state = p.getLinkState(robot_uid, hand_link, computeForwardKinematics=True, physicsClientId=cid)
-        return _render(cid, self.size, gripper_view(state[4], state[5]), self.proj)
+        return render_image(cid, self.size, gripper_view(state[4], state[5]), self.proj)

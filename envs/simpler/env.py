@@ -79,10 +79,35 @@ def to_controller(
 
 
 class ManiSkillWrapper(gym.Env):
-    """What our envs over a ManiSkill3 env (``self._ms``) share: rendering and closing it."""
+    """What our envs over a ManiSkill3 env (``self._ms``) share: building it on the CPU backend (a
+    missing Vulkan device as :class:`VulkanUnavailable`), reading its scene, rendering and closing it."""
 
     render_mode: str | None = None
+    cameras: tuple[str, ...] = ()
     _ms: Any = None
+
+    def _make_ms(self, env_id: str, **kwargs: Any) -> None:
+        """(Re)build ``self._ms`` as ManiSkill's ``env_id`` with ``kwargs`` on the CPU backend."""
+        check_vulkan()
+        if self._ms is not None:
+            self._ms.close()
+        try:
+            self._ms = gym.make(
+                env_id,
+                render_mode="rgb_array" if self.render_mode else None,
+                sim_backend="cpu",
+                render_backend="cpu" if (self.cameras or self.render_mode) else "none",
+                **kwargs,
+            )
+        except RuntimeError as exc:
+            if is_vulkan_error(exc):
+                raise VulkanUnavailable(str(exc)) from None
+            raise
+
+    @property
+    def scene(self) -> Any:
+        """The ManiSkill environment (for experts and tests that read privileged state)."""
+        return self._ms.unwrapped
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -145,35 +170,19 @@ class SimplerEnv(ManiSkillWrapper):
 
         import envs.simpler.scene  # noqa: F401 - registers RoboVLMSimpler-v1
 
-        check_vulkan()
-        if self._ms is not None:
-            self._ms.close()
-        try:
-            self._ms = gym.make(
-                "RoboVLMSimpler-v1",
-                task=self.task.name,
-                appearance=appearance(self.task.family, variant),
-                image_size=self.image_size,
-                wrist_camera="wrist" in self.cameras,
-                obs_mode="rgb" if self.cameras else "none",
-                control_mode="pd_ee_delta_pose",
-                render_mode="rgb_array" if self.render_mode else None,
-                sim_backend="cpu",
-                render_backend="cpu" if (self.cameras or self.render_mode) else "none",
-            )
-        except RuntimeError as exc:
-            if is_vulkan_error(exc):
-                raise VulkanUnavailable(str(exc)) from None
-            raise
+        self._make_ms(
+            "RoboVLMSimpler-v1",
+            task=self.task.name,
+            appearance=appearance(self.task.family, variant),
+            image_size=self.image_size,
+            wrist_camera="wrist" in self.cameras,
+            obs_mode="rgb" if self.cameras else "none",
+            control_mode="pd_ee_delta_pose",
+        )
         self._ms_variant = variant
         self._dirty = False  # gym.make reset the new scene once; nothing has been simulated yet
         arm = self._ms.unwrapped.agent.controller.controllers["arm"].config
         self._rot_unit = float(np.ravel(arm.rot_lower)[0])
-
-    @property
-    def scene(self) -> Any:
-        """The ManiSkill environment (for experts and tests that read privileged state)."""
-        return self._ms.unwrapped
 
     # --- Gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:

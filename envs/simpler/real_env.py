@@ -33,7 +33,6 @@ from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM,
 from envs.simpler.official import to_official_action
 from envs.simpler.reference import reference
 from envs.simpler.tasks import FAMILIES, TaskSpec, check_task
-from envs.simpler.vulkan import VulkanUnavailable, check_vulkan, is_vulkan_error
 
 EMBODIMENT = {"bridge": "widowx250s"}
 MS_IDS = {"bridge": "RoboVLMSimplerBridge-v1"}
@@ -118,30 +117,15 @@ class SimplerRealEnv(ManiSkillWrapper):
         import envs.simpler.bridge_scene  # noqa: F401 - registers RoboVLMSimplerBridge-v1
 
         require_robot(self.embodiment)
-        check_vulkan()
-        render = bool(self.cameras or self.render_mode)
-        try:
-            self._ms = gym.make(
-                MS_IDS[self.task.family],
-                task=self.task.name,
-                image_size=self.image_size,
-                overlay=self.variant == "base",
-                obs_mode="rgb+segmentation" if self.cameras else "none",
-                control_mode=reference()["families"][self.task.family]["control_mode"],
-                render_mode="rgb_array" if self.render_mode else None,
-                sim_backend="cpu",
-                render_backend="cpu" if render else "none",
-            )
-        except RuntimeError as exc:
-            if is_vulkan_error(exc):
-                raise VulkanUnavailable(str(exc)) from None
-            raise
+        self._make_ms(
+            MS_IDS[self.task.family],
+            task=self.task.name,
+            image_size=self.image_size,
+            overlay=self.variant == "base",
+            obs_mode="rgb+segmentation" if self.cameras else "none",
+            control_mode=reference()["families"][self.task.family]["control_mode"],
+        )
         self.object_names: tuple[str, ...] = self.scene.object_names
-
-    @property
-    def scene(self) -> Any:
-        """The ManiSkill environment (for experts and tests that read privileged state)."""
-        return self._ms.unwrapped
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
