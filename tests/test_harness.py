@@ -376,9 +376,33 @@ def test_cli_chain_ids_and_generated(tmp_path):
     assert {r["chain"]: r["tasks"] for r in lines}[9] == list(fake_chains(200, 4)[9].tasks)
 
 
+def test_cli_first_task_keeps_the_first_chains_that_start_with_it(tmp_path):
+    task = TASKS[2]
+    out = tmp_path / "one_task"
+    argv = ["--policy", "test-seeded", "--first-task", task, "--chains", "3", "--max-steps", "2"]
+    assert cli([*argv, "--out", str(out), "--quiet"]) == 0
+    lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    expected = [c.index for c in fake_chains(200) if c.tasks[0] == task][:3]
+    assert len(expected) == 3 and sorted(r["chain"] for r in lines) == expected
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["first_task"] == task and summary["chain_ids"] == expected
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        (
+            ["--first-task", "fly"],
+            "--first-task 'fly': no official chain starts with it; first tasks there: ",
+        ),
+        (
+            ["--first-task", TASKS[0], "--chain-ids", "1"],
+            "--first-task and --chain-ids both choose the chains",
+        ),
+        (
+            ["--first-task", TASKS[0], "--chains", "200"],
+            f"exceeds the {sum(c.tasks[0] == TASKS[0] for c in fake_chains(200))} official (first task {TASKS[0]}) chains",
+        ),
         (["--policy", "no-such-policy"], "unknown policy 'no-such-policy'; valid: "),
         (["--scene", "E"], "unknown scene 'E' for suite calvin; valid: A, B, C, D"),
         (["--chain-ids", "3,200"], "chain id(s) [200] out of range: the official chains are 0..199"),

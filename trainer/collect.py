@@ -58,6 +58,12 @@ class CollectArgs:
     gripper_size: int = _arg(84, "gripper camera image size (pixels)")
     max_steps: int = _arg(360, "step budget of each task, the recorded one and the set-up ones")
     chain_pool: int = _arg(1000, "generated chains to draw set-up sequences from")
+    noise: float = _arg(
+        0.0,
+        "recovery data: std (metres) of a drift added to the executed target while the expert's clean "
+        "action is recorded (orientation drifts by the same amount in action units); 0 = clean expert",
+    )
+    noise_corr: float = _arg(0.95, "per-step correlation of that drift (0 = white noise, < 1)")
     quiet: bool = _arg(False, "no progress bar")
 
 
@@ -103,6 +109,33 @@ def plan_slot(slot: int, args: CollectArgs, tasks: Sequence[str], chains: Sequen
 
 
 # --------------------------------------------------------------------------- recording one episode
+
+
+class TargetDrift:
+    """Noise injection for recovery data (DART-style, correlated): an AR(1) drift of the executed
+    target pose away from the expert's, ``e[t+1] = corr * e[t] + sqrt(1 - corr**2) * std * xi``,
+    so that its stationary standard deviation is ``std`` metres in position and the same in
+    relative-action units in orientation (``std / 0.02 * 0.05`` rad). The gripper is never
+    perturbed. Recording the expert's clean action from the drifted state shows the policy how to
+    get back on the path, which clean demonstrations never do.
+    """
+
+    def __init__(self, std: float, corr: float, seed: tuple[int, ...]) -> None:
+        from envs.calvin.env import ORN_SCALE, POS_SCALE
+
+        self.scale = np.array([std] * 3 + [std / POS_SCALE * ORN_SCALE] * 3)
+        self.corr = corr
+        self.offset = np.zeros(6)
+        self.rng = np.random.default_rng(list(seed))
+
+    def perturb(self, action: np.ndarray) -> np.ndarray:
+        if not self.scale.any():
+            return action
+        xi = self.rng.standard_normal(6)
+        self.offset = self.corr * self.offset + np.sqrt(1.0 - self.corr**2) * self.scale * xi
+        out = np.array(action, dtype=np.float32, copy=True)
+        out[:6] += self.offset
+        return out
 
 
 class Recorder:
@@ -153,14 +186,17 @@ class Recorder:
         self.expert.reset(
             plan.instruction, info={"task": plan.task, "scene": plan.scene, "target_pose": target}
         )
+        drift = TargetDrift(self.args.noise, self.args.noise_corr, seed=(self.args.seed, 3, plan.slot))
         for _ in range(self.args.max_steps):
             action = self.expert.act(obs)
             before = env.target_pose()
             current = obs
-            obs, _, _, _, info = env.step(action)
-            # The expert starts from the env's target, so relative actions stay within [-1, 1]; the
-            # clip only guards the store's range.
-            rel = np.clip(relative_action(before, env.target_pose(), action[6]), -1.0, 1.0)
+            obs, _, _, _, info = env.step(drift.perturb(action))
+            # The label is the expert's clean action from the target the env actually holds: with a
+            # drift it includes the correction back to the expert's path. Without one, the expert
+            # starts from the env's target, so relative actions stay within [-1, 1] and the clip
+            # only guards the store's range.
+            rel = np.clip(relative_action(before, action[:6], action[6]), -1.0, 1.0)
             keep(current, action, rel)
             if info["success"]:
                 data = {k: np.stack(v) for k, v in frames.items()}
@@ -221,7 +257,12 @@ def env_metadata(args: CollectArgs) -> dict[str, Any]:
         "action_scale": {"position_m": 0.02, "orientation_rad": 0.05},
         "actions": "absolute target TCP pose (x, y, z, Euler xyz) + gripper",
         "rel_actions": "relative action in [-1, 1] (CALVIN's)",
-        "collector": {"policy": "expert", "seed": args.seed, "package_version": __version__},
+        "collector": {
+            "policy": "expert",
+            "seed": args.seed,
+            "package_version": __version__,
+            "noise": {"std_m": args.noise, "corr": args.noise_corr},
+        },
     }
 
 
@@ -359,7 +400,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CollectArgs:
         else:
             kw.update(meta)
             if "nargs" not in kw:
-                kw["type"] = int if f.type == "int" else str
+                kw["type"] = {"int": int, "float": float}.get(f.type, str)
         if f.default_factory is not MISSING:
             kw["default"] = f.default_factory()
         elif f.default is MISSING:
@@ -379,6 +420,10 @@ def check_args(args: CollectArgs) -> None:
     for name in ("episodes", "workers", "max_steps", "chain_pool"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.noise <= 0.05:
+        raise ValueError(f"--noise is a drift std in metres, expected 0..0.05, got {args.noise}")
+    if not 0.0 <= args.noise_corr < 1.0:
+        raise ValueError(f"--noise-corr must be in [0, 1), got {args.noise_corr}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,9 @@ class CalvinOptions:
     generated_seed: int | None = option(
         None, "use generate_chains(seed=S) instead of CALVIN's official chains"
     )
+    first_task: str | None = option(
+        None, "keep only the chains whose first task is this one (then the first N of them): one-task checks"
+    )
     max_steps: int = option(360, "step budget of each subtask")
     env: str = option("ours", f"env backend ({', '.join(ENV_BACKENDS)})")
     static_size: int | None = option(
@@ -118,6 +121,17 @@ class CalvinSuite(Suite):
         pool_size = OFFICIAL_CHAINS if opts.generated_seed is None else max(OFFICIAL_CHAINS, opts.chains)
         pool = self.load_chains(opts.generated_seed, pool_size)
         source = "official" if opts.generated_seed is None else f"generated with seed {opts.generated_seed}"
+        if opts.first_task is not None:
+            if opts.chain_ids is not None:
+                raise UsageError("--first-task and --chain-ids both choose the chains; give one")
+            firsts = sorted({c.tasks[0] for c in pool})
+            if opts.first_task not in firsts:
+                raise UsageError(
+                    f"--first-task {opts.first_task!r}: no {source} chain starts with it; "
+                    f"first tasks there: {', '.join(firsts)}"
+                )
+            pool = [c for c in pool if c.tasks[0] == opts.first_task]
+            source += f" (first task {opts.first_task})"
         if opts.chain_ids is None:
             if opts.chains > len(pool):
                 raise UsageError(f"--chains {opts.chains} exceeds the {len(pool)} {source} chains")
@@ -182,6 +196,7 @@ class CalvinSuite(Suite):
             if opts.generated_seed is None
             else f"generated:{opts.generated_seed}",
             "chain_ids": [r["chain"] for r in records],
+            **({"first_task": opts.first_task} if opts.first_task else {}),
         }
 
     def headline(self, summary: Mapping[str, Any]) -> str:
