@@ -14,6 +14,12 @@ both camera images, ``robot_obs``, ``scene_obs``, the absolute action the expert
 equivalent relative action. A failed expert episode is dropped and counted in
 ``DIR/failures.jsonl``, never stored.
 
+``--policy SPEC --beta B`` collects DAgger data: the policy (a ``bench.run --policy`` spec, e.g.
+``vla:runs/x/latest``) acts alongside the expert on every observation; per step the policy's action
+is executed with probability ``1 - B`` and the expert's with probability ``B`` (seeded by
+``(--seed, slot)``), while the expert's clean action is what is recorded, so the labels say how the
+expert would act from where the policy led the arm. Set-up tasks are played by the expert alone.
+
 The folder is an episode store (:mod:`trainer.data.store`). Interrupting the command (Ctrl-C,
 ``kill -9``) loses at most the episodes in flight: running it again with the same arguments
 resumes, skipping the slots already stored or failed. ``stats.json`` (normalisation statistics)
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import multiprocessing as mp
 import sys
 from collections.abc import Iterator, Sequence
@@ -64,6 +71,12 @@ class CollectArgs:
         "action is recorded (orientation drifts by the same amount in action units); 0 = clean expert",
     )
     noise_corr: float = _arg(0.95, "per-step correlation of that drift (0 = white noise, < 1)")
+    policy: str = _arg(
+        "expert",
+        "policy that acts (a bench.run --policy spec, e.g. vla:runs/x/latest); the expert labels every step",
+    )
+    beta: float = _arg(0.0, "with --policy: probability that a step executes the expert's action instead")
+    max_attempts: int = _arg(0, "stop after this many attempted episodes, stored + failed (0 = no limit)")
     quiet: bool = _arg(False, "no progress bar")
 
 
@@ -138,15 +151,73 @@ class TargetDrift:
         return out
 
 
-class Recorder:
-    """Owns one env per scene and the expert; records the episode of a plan."""
+def _derive_seed(*words: int) -> int:
+    return int(np.random.SeedSequence([int(w) for w in words]).generate_state(1)[0] & 0x7FFFFFFF)
 
-    def __init__(self, args: CollectArgs) -> None:
+
+def policy_turns(seed: int, slot: int, beta: float, steps: int) -> np.ndarray:
+    """Which steps of slot ``slot``'s recorded task execute the policy's action (True, probability
+    ``1 - beta``) rather than the expert's: a pure function of ``(seed, slot)``, whatever the workers."""
+    return np.random.default_rng([seed, 5, slot]).random(steps) >= beta
+
+
+def absolute_from_relative(action: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The absolute action (target pose + gripper sign) that does what the env's relative mode does
+    with ``action`` from the target pose ``target``: pos + rel * 0.02 m, Euler + rel * 0.05 rad
+    (wrapped), the arm part clipped to [-1, 1] as the env clips it."""
+    from envs.calvin.env import ORN_SCALE, POS_SCALE
+
+    rel = np.clip(np.asarray(action, dtype=np.float64)[:6], -1.0, 1.0)
+    target = np.asarray(target, dtype=np.float64)
+    out = np.empty(7, dtype=np.float64)
+    out[:3] = target[:3] + rel[:3] * POS_SCALE
+    out[3:6] = (target[3:6] + rel[3:6] * ORN_SCALE + np.pi) % (2 * np.pi) - np.pi
+    out[6] = 1.0 if float(action[6]) > 0 else -1.0
+    return out
+
+
+def check_policy_cameras(policy: Any, args: CollectArgs) -> None:
+    """A policy that declares its training camera sizes must get them: refuse other sizes."""
+    given = {
+        "rgb_static": ("--static-size", args.static_size),
+        "rgb_gripper": ("--gripper-size", args.gripper_size),
+    }
+    for camera, trained in sorted((getattr(policy, "camera_sizes", None) or {}).items()):
+        if camera in given and tuple(trained) != (given[camera][1],) * 2:
+            flag, size = given[camera]
+            raise ValueError(
+                f"--policy {args.policy} was trained on {camera} images of {trained[0]}x{trained[1]}, "
+                f"but {flag} is {size}: collect at the policy's sizes"
+            )
+
+
+def make_collect_policy(args: CollectArgs) -> Any:
+    """The acting policy of ``--policy`` (None for the expert alone), its cameras checked."""
+    if args.policy == "expert":
+        return None
+    from policies.registry import make_policy
+
+    policy = make_policy(args.policy)
+    try:
+        check_policy_cameras(policy, args)
+    except ValueError:
+        policy.close()
+        raise
+    return policy
+
+
+class Recorder:
+    """Owns one env per scene, the expert and the acting policy; records the episode of a plan."""
+
+    def __init__(self, args: CollectArgs, policy: Any = None) -> None:
         from policies.expert import ExpertPolicy
 
         self.args = args
         self.envs: dict[str, Any] = {}
         self.expert = ExpertPolicy()
+        # each worker process builds its own policy; the in-process recorder borrows the caller's
+        self._owns_policy = policy is None
+        self.policy = policy if policy is not None else make_collect_policy(args)
 
     def _env(self, scene: str) -> Any:
         if scene not in self.envs:
@@ -159,6 +230,14 @@ class Recorder:
                 action_mode="absolute",
             )
         return self.envs[scene]
+
+    def _policy_target(self, proposal: Any, before: np.ndarray) -> np.ndarray:
+        from policies.base import check_action
+
+        action = check_action(proposal, source=f"--policy {self.args.policy}")
+        if getattr(self.policy, "action_mode", "relative") == "absolute":
+            return action
+        return absolute_from_relative(action, before)
 
     def record(self, plan: Plan) -> dict[str, Any]:
         """Returns ``{"ok": True, "data": {...}, "info": {...}}`` or ``{"ok": False, "reason": ...}``."""
@@ -183,19 +262,32 @@ class Recorder:
 
         env.begin_subtask(plan.task)
         target = env.target_pose().tolist()  # the expert starts from the env's target, not the measured pose
-        self.expert.reset(
-            plan.instruction, info={"task": plan.task, "scene": plan.scene, "target_pose": target}
-        )
+        reset_info = {"task": plan.task, "scene": plan.scene, "target_pose": target}
+        self.expert.reset(plan.instruction, info=reset_info)
+        turns = np.zeros(self.args.max_steps, dtype=bool)
+        if self.policy is not None:  # reset as the harness does (bench.calvin_eval.ChainPlayer.play)
+            self.policy.reset(
+                plan.instruction,
+                slot=0,
+                seed=_derive_seed(self.args.seed, 4, plan.slot),
+                info={"suite": "calvin", **reset_info},
+            )
+            turns = policy_turns(self.args.seed, plan.slot, self.args.beta, self.args.max_steps)
         drift = TargetDrift(self.args.noise, self.args.noise_corr, seed=(self.args.seed, 3, plan.slot))
-        for _ in range(self.args.max_steps):
+        for step in range(self.args.max_steps):
             action = self.expert.act(obs)
             before = env.target_pose()
             current = obs
-            obs, _, _, _, info = env.step(drift.perturb(action))
+            executed = action
+            if self.policy is not None:
+                proposal = self.policy.act(obs, slot=0)  # every step: its history is the closed loop's
+                if turns[step]:
+                    executed = self._policy_target(proposal, before)
+            obs, _, _, _, info = env.step(drift.perturb(executed))
             # The label is the expert's clean action from the target the env actually holds: with a
-            # drift it includes the correction back to the expert's path. Without one, the expert
-            # starts from the env's target, so relative actions stay within [-1, 1] and the clip
-            # only guards the store's range.
+            # drift or a policy in control it includes the correction back to the expert's path.
+            # Otherwise the expert starts from the env's target, so relative actions stay within
+            # [-1, 1] and the clip only guards the store's range.
             rel = np.clip(relative_action(before, action[:6], action[6]), -1.0, 1.0)
             keep(current, action, rel)
             if info["success"]:
@@ -211,8 +303,14 @@ class Recorder:
                     "chain_tasks": list(plan.chain_tasks),
                     "position": plan.position,
                 }
+                if self.policy is not None:
+                    n = int(turns[: step + 1].sum())
+                    info_out.update(policy_steps=n, policy_fraction=n / (step + 1), start_target=target)
                 return {"ok": True, "data": data, "info": info_out}
-        return {"ok": False, "reason": f"{plan.task} not solved in {self.args.max_steps} steps"}
+        reason = f"{plan.task} not solved in {self.args.max_steps} steps"
+        if self.policy is not None:
+            reason += f" (the policy executed {int(turns.sum())} of them)"
+        return {"ok": False, "reason": reason}
 
     def _run(self, env: Any, task: str, scene: str, obs: dict) -> tuple[bool, dict, int]:
         env.begin_subtask(task)
@@ -226,6 +324,8 @@ class Recorder:
     def close(self) -> None:
         for env in self.envs.values():
             env.close()
+        if self.policy is not None and self._owns_policy:
+            self.policy.close()
 
 
 def _worker(args: CollectArgs, jobs: Any, results: Any) -> None:
@@ -243,11 +343,13 @@ def _worker(args: CollectArgs, jobs: Any, results: Any) -> None:
 # --------------------------------------------------------------------------- the collection loop
 
 
-def env_metadata(args: CollectArgs) -> dict[str, Any]:
-    """What rebuilds the simulator that produced the data (stored in meta.json)."""
+def env_metadata(args: CollectArgs, policy: Any = None) -> dict[str, Any]:
+    """What rebuilds the simulator that produced the data (stored in meta.json). With an acting
+    policy the collector also records its spec, class and provenance (checkpoint and SHA-256) and
+    beta, so that resuming the store with another policy or other weights is refused."""
     from bench import __version__
 
-    return {
+    meta = {
         "suite": args.suite,
         "env_id": "robovlm/CalvinPlayTable-v0",
         "scenes": list(args.scenes),
@@ -264,6 +366,12 @@ def env_metadata(args: CollectArgs) -> dict[str, Any]:
             "noise": {"std_m": args.noise, "corr": args.noise_corr},
         },
     }
+    if args.policy != "expert":
+        from bench.rundir import plain_json, policy_record
+
+        meta["collector"].update(policy=args.policy, beta=args.beta, **policy_record(policy))
+        meta = json.loads(json.dumps(meta, default=plain_json))  # as meta.json will hold it
+    return meta
 
 
 def _read_failures(path: Path) -> dict[int, str]:
@@ -292,19 +400,30 @@ def collect(args: CollectArgs) -> dict[str, Any]:
     tasks = list(args.tasks or TASKS)
     for t in tasks:
         check_task_name(t)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with locked(out):
-        return _collect_locked(args, tasks, out)
+    policy = make_collect_policy(args)  # refused (wrong cameras, bad spec) before anything is written
+    try:
+        env = env_metadata(args, policy)
+        if args.workers > 1 and policy is not None:
+            policy.close()  # each worker builds its own
+            policy = None
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        with locked(out):
+            return _collect_locked(args, tasks, out, env, policy)
+    finally:
+        if policy is not None:
+            policy.close()
 
 
-def _collect_locked(args: CollectArgs, tasks: list[str], out: Path) -> dict[str, Any]:
+def _collect_locked(
+    args: CollectArgs, tasks: list[str], out: Path, env: dict[str, Any], policy: Any
+) -> dict[str, Any]:
     from bench.rundir import append_jsonl
     from envs.calvin.chains import generate_chains
     from trainer.data.stats import compute_dataset_stats, write_stats
     from trainer.data.store import EpisodeStore, EpisodeWriter
 
-    writer = EpisodeWriter(out, env=env_metadata(args))
+    writer = EpisodeWriter(out, env=env)
     done = {int(i["slot"]) for i in writer.committed_infos()}
     failures_path = out / "failures.jsonl"
     failed = _read_failures(failures_path)
@@ -337,11 +456,14 @@ def _collect_locked(args: CollectArgs, tasks: list[str], out: Path) -> dict[str,
         if progress:
             progress.set_postfix(failed=len(failed))
 
+    def may_attempt(in_flight: int = 0) -> bool:
+        return not args.max_attempts or len(done) + len(failed) + in_flight < args.max_attempts
+
     pending = slots()
     if args.workers <= 1:
-        recorder = Recorder(args)
+        recorder = Recorder(args, policy)
         try:
-            while len(done) < args.episodes:
+            while len(done) < args.episodes and may_attempt():
                 slot = next(pending)
                 handle(slot, recorder.record(plan_slot(slot, args, tasks, chains)))
         finally:
@@ -357,7 +479,11 @@ def _collect_locked(args: CollectArgs, tasks: list[str], out: Path) -> dict[str,
         in_flight: set[int] = set()
         try:
             while len(done) < args.episodes or in_flight:
-                while len(done) + len(in_flight) < args.episodes and len(in_flight) < 2 * args.workers:
+                while (
+                    len(done) + len(in_flight) < args.episodes
+                    and len(in_flight) < 2 * args.workers
+                    and may_attempt(len(in_flight))
+                ):
                     slot = next(pending)
                     in_flight.add(slot)
                     jobs.put(plan_slot(slot, args, tasks, chains))
@@ -389,25 +515,38 @@ def _collect_locked(args: CollectArgs, tasks: list[str], out: Path) -> dict[str,
 # --------------------------------------------------------------------------- command line
 
 
-def parse_args(argv: Sequence[str] | None = None) -> CollectArgs:
-    parser = argparse.ArgumentParser(prog="python -m trainer.collect", description=__doc__.split("\n\n")[0])
-    for f in dataclasses.fields(CollectArgs):
-        name = "--" + f.name.replace("_", "-")
+_TYPES = {"int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
+
+
+def dataclass_parser(cls: type, prog: str, description: str) -> argparse.ArgumentParser:
+    """The argparse parser of an arguments dataclass: ``--name`` per field (its help line from the
+    field's metadata); a field with ``positional=True`` in its metadata is positional."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    for f in dataclasses.fields(cls):
         meta = dict(f.metadata)
+        positional = meta.pop("positional", False)
+        name = f.name if positional else "--" + f.name.replace("_", "-")
         kw: dict[str, Any] = {"help": meta.pop("help", "")}
         if f.type == "bool":
             kw["action"] = "store_true"
         else:
             kw.update(meta)
             if "nargs" not in kw:
-                kw["type"] = {"int": int, "float": float}.get(f.type, str)
+                kw["type"] = _TYPES.get(str(f.type), str)
         if f.default_factory is not MISSING:
             kw["default"] = f.default_factory()
         elif f.default is MISSING:
             kw["required"] = True
         else:
             kw["default"] = f.default
+        if positional:
+            kw.pop("required", None)
         parser.add_argument(name, **kw)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> CollectArgs:
+    parser = dataclass_parser(CollectArgs, "python -m trainer.collect", __doc__.split("\n\n")[0])
     return CollectArgs(**vars(parser.parse_args(argv)))
 
 
@@ -424,6 +563,12 @@ def check_args(args: CollectArgs) -> None:
         raise ValueError(f"--noise is a drift std in metres, expected 0..0.05, got {args.noise}")
     if not 0.0 <= args.noise_corr < 1.0:
         raise ValueError(f"--noise-corr must be in [0, 1), got {args.noise_corr}")
+    if not 0.0 <= args.beta <= 1.0:
+        raise ValueError(f"--beta is a probability, expected 0..1, got {args.beta}")
+    if args.policy == "expert" and args.beta != 0.0:
+        raise ValueError(f"--beta {args.beta} mixes in a --policy other than expert, but --policy is expert")
+    if args.max_attempts < 0:
+        raise ValueError(f"--max-attempts must be >= 0 (0 = no limit), got {args.max_attempts}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -439,9 +584,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainer.collect: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    print(
-        f"stored {counts['stored']} episodes in {args.out} ({counts['failed']} failed expert episodes dropped)"
-    )
+    failed = "failed expert episodes" if args.policy == "expert" else "failed episodes"
+    print(f"stored {counts['stored']} episodes in {args.out} ({counts['failed']} {failed} dropped)")
+    if counts["stored"] < args.episodes:
+        print(
+            f"trainer.collect: stopped at --max-attempts {args.max_attempts} with {counts['stored']} of "
+            f"{args.episodes} episodes stored",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -27,6 +27,9 @@ class DataConfig:
 
     path: str = "data/calvin_abc"
     """episode store folder (python -m trainer.collect --out ...)"""
+    extra_paths: list[str] = field(default_factory=list)
+    """more episode stores trained on with path (e.g. DAgger rounds): same fields and camera sizes,
+    normalised with path's statistics"""
     action_key: str = "rel_actions"
     """action field predicted: rel_actions (relative, CALVIN's) or actions (absolute)"""
     augment: bool = True
@@ -99,6 +102,9 @@ class TrainLoopConfig:
     """auto (cuda if available), cpu or cuda"""
     compile: bool = False
     """torch.compile the model"""
+    init: str | None = None
+    """checkpoint folder whose weights (and tokenizer) a new run starts from, with a fresh optimiser;
+    its architecture (model.*) must match"""
 
 
 @dataclass
@@ -282,6 +288,11 @@ def resume_config(
     merged over it. The architecture (the model section) stays the checkpoint's: a model key given
     with another value is an error naming it."""
     given = apply_overrides(read_config_file(path) if path else {}, overrides or [])
+    return resume_config_from(checkpoint, given, where)
+
+
+def resume_config_from(checkpoint: TrainConfig, given: dict[str, Any], where: str) -> TrainConfig:
+    """:func:`resume_config` with the given keys as a raw config dict (file and overrides merged)."""
     ours = checkpoint.to_dict()
     model = given.get("model", {})
     diffs = [

@@ -11,7 +11,9 @@ CPU, NCCL on CUDA) and a distributed sampler. Outputs in ``train.out``:
 ``--resume OUT/latest`` continues from a checkpoint's weights, optimiser and scheduler state, with
 the checkpoint's config (``--config`` and overrides may change anything but the architecture) in its
 own folder; log lines written after that checkpoint are dropped. A new run refuses a ``train.out``
-that already holds one, so two runs never mix in one folder.
+that already holds one, so two runs never mix in one folder. ``train.init=DIR`` starts a new run
+from another checkpoint's weights and tokenizer with a fresh optimiser and schedule (the
+architecture must match); ``data.extra_paths`` adds episode stores to ``data.path`` (DAgger rounds).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import ConcatDataset, Subset
 
 from bench.rundir import append_jsonl, dumps, read_jsonl, write_json_atomic, write_text_atomic
 from trainer.config import ConfigError, TrainConfig, load_config, resume_config
@@ -102,6 +104,56 @@ def check_camera_sizes(
             "data's sizes (a resumed checkpoint's sizes must match its new data)"
         )
     return sizes
+
+
+#: model keys that describe the data or the compute, not the weights: free to differ under train.init
+NOT_ARCHITECTURE = ("camera_sizes", "gradient_checkpointing")
+
+
+def check_init_architecture(cfg: TrainConfig, init: TrainConfig, folder: str) -> None:
+    """``train.init``'s checkpoint must have this run's architecture: refuse naming the model keys."""
+    ours, theirs = cfg.to_dict()["model"], init.to_dict()["model"]
+    diffs = [
+        f"model.{k}: ours {json.dumps(ours[k])}, checkpoint {json.dumps(theirs.get(k))}"
+        for k in ours
+        if k not in NOT_ARCHITECTURE and ours[k] != theirs.get(k)
+    ]
+    if diffs:
+        raise ConfigError(
+            f"train.init = {folder}: the checkpoint's architecture differs ({'; '.join(diffs)}); "
+            "init needs the same model.* keys"
+        )
+
+
+def open_extra_stores(paths: list[str], store: Any, root: Path) -> list[Any]:
+    """The stores of ``data.extra_paths``: each holds the fields of ``data.path`` at its sizes."""
+    from trainer.data.dataset import check_same_fields
+    from trainer.data.store import EpisodeStore
+
+    seen = {root.resolve()}
+    extras = []
+    for path in paths:
+        if Path(path).resolve() in seen:
+            raise ConfigError(f"data.extra_paths: {path} is listed twice (or is data.path)")
+        seen.add(Path(path).resolve())
+        extra = EpisodeStore(path)
+        check_same_fields(extra, store)
+        extras.append(extra)
+    return extras
+
+
+def split_datasets(datasets: list[Any], fraction: float, seed: int) -> tuple[Any, list[int]]:
+    """(training set, held-out sample indices into the datasets' concatenation): each store holds out
+    its own episodes by the seeded rule of :func:`trainer.validation.split_episodes`."""
+    from trainer.validation import frame_indices, split_episodes
+
+    train_parts, val_frames, offset = [], [], 0
+    for part in datasets:
+        train_eps, val_eps = split_episodes(len(part.store), fraction, seed)
+        train_parts.append(Subset(part, frame_indices(part.store.episodes, train_eps)) if val_eps else part)
+        val_frames += [offset + i for i in frame_indices(part.store.episodes, val_eps)]
+        offset += len(part)
+    return (train_parts[0] if len(train_parts) == 1 else ConcatDataset(train_parts)), val_frames
 
 
 def check_out_folder(out: Path, resume: str | None) -> None:
@@ -199,7 +251,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     from trainer.data.store import EpisodeStore
     from trainer.models.vla import VLAModel
     from trainer.tokenizer import tokenizer_for_training
-    from trainer.validation import frame_indices, split_episodes, validation_loader, validation_loss
+    from trainer.validation import validation_loader, validation_loss
 
     world, rank, local = _distributed()
     main_proc = rank == 0
@@ -218,8 +270,13 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         cfg.model.state_dim = check_state_stats(stats, store, cfg.model.state_key, root, cfg.model.state_dims)
     store.require(*cfg.model.cameras)
     cfg.model.camera_sizes = check_camera_sizes(cfg.model.camera_sizes, cfg.model.cameras, store, root)
+    extras = open_extra_stores(cfg.data.extra_paths, store, root)
     out = Path(cfg.train.out)
     check_out_folder(out, resume)
+    init_model = None
+    if cfg.train.init and not resume:
+        init_model, init_cfg, tokenizer, _ = load_checkpoint(cfg.train.init)
+        check_init_architecture(cfg, init_cfg, cfg.train.init)
     if world > 1:  # every rank has checked before rank 0 writes anything
         torch.distributed.barrier()
     if main_proc:
@@ -227,9 +284,12 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         write_json_atomic(out / "config.json", cfg.to_dict())
     if resume:
         _, _, tokenizer, _ = load_checkpoint(resume)
-    else:
+    elif init_model is None:
         tokenizer = tokenizer_for_training(
-            store.episodes, cfg.data.augment, cfg.data.paraphrases, cfg.model.pretrained
+            [ep for s in (store, *extras) for ep in s.episodes],
+            cfg.data.augment,
+            cfg.data.paraphrases,
+            cfg.model.pretrained,
         )
     augment = (
         AugmentConfig(
@@ -253,14 +313,15 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             image_size=cfg.model.image_size,
         ),
     )
-    train_eps, val_eps = split_episodes(len(store), cfg.data.val_fraction, cfg.train.seed)
-    train_set = Subset(dataset, frame_indices(store.episodes, train_eps)) if val_eps else dataset
+    # extra stores are normalised with data.path's statistics
+    datasets = [dataset, *(DemoDataset(s, dataset.cfg, dataset.quantiles) for s in extras)]
+    train_set, val_frames = split_datasets(datasets, cfg.data.val_fraction, cfg.train.seed)
     val_loader = None
-    if val_eps and main_proc:
-        val_set = DemoDataset(store, replace(dataset.cfg, augment=AugmentConfig.off()), dataset.quantiles)
-        val_loader = validation_loader(
-            val_set, frame_indices(store.episodes, val_eps), cfg.train.val_samples, cfg.train.batch_size
-        )
+    if val_frames and main_proc:
+        plain = replace(dataset.cfg, augment=AugmentConfig.off())
+        val_sets = [DemoDataset(part.store, plain, dataset.quantiles) for part in datasets]
+        val_set = val_sets[0] if len(val_sets) == 1 else ConcatDataset(val_sets)
+        val_loader = validation_loader(val_set, val_frames, cfg.train.val_samples, cfg.train.batch_size)
     sampler = (
         DistributedSampler(train_set, num_replicas=world, rank=rank, seed=cfg.train.seed)
         if world > 1
@@ -276,6 +337,9 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     model = VLAModel(cfg.model, tokenizer).to(device)
     if cfg.model.state_key and not resume:
         model.set_state_stats(stats[cfg.model.state_key]["mean"], stats[cfg.model.state_key]["std"])
+    if init_model is not None:  # weights only (the state statistics among them): a fresh optimiser
+        model.load_state_dict(init_model.state_dict())
+        del init_model
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=cfg.optim.lr,
@@ -327,6 +391,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     start_time = time.time()
     last_log, samples_since = time.perf_counter(), 0
     metrics: dict[str, Any] = {}
+    loss_sum = 0.0  # a run resumed at its last step trains no step
 
     def next_batch() -> dict[str, Any]:
         nonlocal batches, epoch
@@ -336,7 +401,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             except StopIteration:
                 if sampler is not None:
                     sampler.set_epoch(epoch)
-                dataset.set_epoch(epoch)
+                for part in datasets:
+                    part.set_epoch(epoch)
                 epoch += 1
                 batches = iter(loader)
 

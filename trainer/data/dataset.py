@@ -78,6 +78,23 @@ def scaled_shift_pads(augment: AugmentConfig, stored_widths: dict[str, int], siz
     }
 
 
+def check_same_fields(store: EpisodeStore, reference: EpisodeStore) -> None:
+    """A store trained on together with ``reference`` (``data.extra_paths`` with ``data.path``) must
+    hold the same fields with the same dtype and per-frame shape (camera sizes among them): its
+    samples are batched and normalised with the reference's."""
+    ours, theirs = reference.meta["fields"], store.meta["fields"]
+
+    def show(spec: Any) -> str:
+        return "absent" if spec is None else f"{spec['dtype']} {spec['shape']}"
+
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key) != theirs.get(key):
+            raise DatasetError(
+                f"{store.root}: field '{key}' is {show(theirs.get(key))}, but data.path {reference.root} "
+                f"holds {show(ours.get(key))}; stores trained on together need the same fields and camera sizes"
+            )
+
+
 class DemoDataset(Dataset):
     """A torch Dataset over every frame of every episode of an episode store."""
 
