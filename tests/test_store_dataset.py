@@ -152,6 +152,7 @@ def test_augmentation_is_seeded_per_sample_and_epoch(store_dir):
     torch.testing.assert_close(s1["actions"], s2["actions"])
     b.set_epoch(1)
     assert not torch.equal(s1["actions"], b[10]["actions"])
+
     from envs.calvin.language import TRAIN_INSTRUCTIONS
     from envs.calvin.paraphrases import paraphrases
 
@@ -159,6 +160,22 @@ def test_augmentation_is_seeded_per_sample_and_epoch(store_dir):
     words = {w for p in known for w in p.split()} | {"<unk>"}  # word dropout
     assert all(set(a[i]["language_instruction"].split()) <= words for i in range(20))
     assert len({a[i]["language_instruction"] for i in range(20)}) > 1
+
+
+def test_set_epoch_reaches_persistent_loader_workers(store_dir):
+    """The augmentation of a later epoch differs in the workers too, not only in the main process."""
+    from torch.utils.data import DataLoader
+
+    cfg = SampleConfig(history_length=2, action_chunk_size=2, augment=AugmentConfig(action_noise=0.05))
+    ds = DemoDataset(store_dir, cfg)
+    loader = DataLoader(ds, batch_size=4, shuffle=False, num_workers=1, persistent_workers=True)
+    first = next(iter(loader))["actions"]
+    assert torch.equal(first, next(iter(loader))["actions"])  # same epoch, same draws
+    ds.set_epoch(1)
+    second = next(iter(loader))["actions"]
+    assert not torch.equal(first, second)
+    ds.set_epoch(0)
+    torch.testing.assert_close(first, next(iter(loader))["actions"])
 
 
 def test_dataloader_batches_with_workers(store_dir):

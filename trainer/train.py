@@ -399,11 +399,11 @@ def train(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
             try:
                 return next(batches)
             except StopIteration:
+                epoch += 1  # the next pass draws a new order and new augmentations
                 if sampler is not None:
                     sampler.set_epoch(epoch)
                 for part in datasets:
                     part.set_epoch(epoch)
-                epoch += 1
                 batches = iter(loader)
 
     def save(name: str, extra: dict[str, Any]) -> None:

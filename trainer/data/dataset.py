@@ -22,6 +22,7 @@ policy-head structures that predict a chunk at every step of the window (the his
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -131,11 +132,18 @@ class DemoDataset(Dataset):
         ends = np.array([ep["end"] for ep in self.store.episodes])
         self._episode_of_frame = np.repeat(np.arange(len(starts)), ends - starts)
         self._starts, self._ends = starts, ends
-        self.epoch = 0
+        # Shared memory: persistent DataLoader workers hold copies of this dataset made when they
+        # started, and a plain attribute set in the main process would never reach them.
+        self._epoch = mp.RawValue("q", 0)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.value)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation draws (call once per epoch, like DistributedSampler.set_epoch)."""
-        self.epoch = int(epoch)
+        """Change the augmentation draws (call once per epoch, like DistributedSampler.set_epoch);
+        it reaches running DataLoader workers too."""
+        self._epoch.value = int(epoch)
 
     def __len__(self) -> int:
         return self.store.n_frames
