@@ -1,18 +1,22 @@
 """The SimplerEnv-style tasks on SimplerEnv's own embodiments, behind the suite's Gymnasium interface.
 
 ``SimplerRealEnv(task)`` runs a task on the robot SimplerEnv evaluates it on (the Bridge tasks on
-ManiSkill3's WidowX 250 S, :mod:`envs.simpler.bridge_scene`) with SimplerEnv's camera, scanned
-objects, layouts, rules and, in visual matching, the real overlay image. It speaks the same
-interface as :class:`envs.simpler.env.SimplerEnv` (today's primitive Panda scenes):
+ManiSkill3's WidowX 250 S, :mod:`envs.simpler.bridge_scene`; the Google-robot tasks on ManiSkill3's
+Google robot with SimplerEnv's controllers, :mod:`envs.simpler.google_scene`) with SimplerEnv's
+camera, scanned objects, layouts, rules and, in visual matching, the real overlay image. It speaks
+the same interface as :class:`envs.simpler.env.SimplerEnv` (today's primitive Panda scenes):
 
-* observations: ``rgb_static`` (SimplerEnv's calibrated third-person camera, 640 x 480 by default;
-  another ``image_size`` renders the same view resized), ``robot_obs`` (16: TCP pose (7, the
-  ``ee_gripper_link``), finger opening (1), the 6 arm joints and a 0 pad (7), gripper closing
-  target (1)), ``scene_obs`` (position and quaternion of the source then the target object, then
-  10 zeros: there is no cabinet);
+* observations: ``rgb_static`` (SimplerEnv's calibrated camera: Bridge 640 x 480, Google 640 x 512
+  by default; another ``image_size`` renders the same view resized), ``robot_obs`` (16: TCP pose
+  (7), gripper (1: WidowX finger opening in metres, Google mean finger joint in radians), the arm
+  joints padded to 7, gripper closing target (1)), ``scene_obs`` (position and quaternion of each
+  task object in ``info["objects"]`` order, then the cabinet's pose and its top, middle, bottom
+  drawer joints, zeros without a cabinet);
 * actions: 7-D ``[dx, dy, dz, axis-angle (3), gripper]`` in metres and radians (clipped to 0.1 per
-  step), the gripper absolute (+1 open, -1 closed), sent to the controller SimplerEnv uses,
-  ``arm_pd_ee_target_delta_pose_align2_gripper_pd_joint_pos``;
+  step) in the robot base frame, sent to the controller SimplerEnv uses: WidowX
+  ``arm_pd_ee_target_delta_pose_align2_gripper_pd_joint_pos`` with the gripper absolute (+1 open,
+  -1 closed); Google robot ``arm_pd_ee_delta_pose_align_interpolate_by_planner_gripper_pd_joint_``
+  ``target_delta_pos_interpolate_by_planner`` with the gripper relative (+1 closes, -1 opens, 0 keeps);
 * ``info``: ``success``, ``partial`` (the source was grasped at some step), ``instruction``,
   ``task``, ``family``, ``episode``, ``variant``, ``objects``, ``step``, ``embodiment``.
 
@@ -31,11 +35,12 @@ import numpy as np
 from envs.simpler.assets import require_robot
 from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM, ManiSkillWrapper
 from envs.simpler.official import to_official_action
-from envs.simpler.reference import reference
+from envs.simpler.reference import reference, task_reference
 from envs.simpler.tasks import FAMILIES, TaskSpec, check_task
 
-EMBODIMENT = {"bridge": "widowx250s"}
-MS_IDS = {"bridge": "RoboVLMSimplerBridge-v1"}
+EMBODIMENT = {"bridge": "widowx250s", "google_robot": "googlerobot"}
+MS_IDS = {"bridge": "RoboVLMSimplerBridge-v1", "google_robot": "RoboVLMSimplerGoogle-v1"}
+CAMERA_UIDS = {"bridge": "3rd_view_camera", "google_robot": "overhead_camera"}
 VARIANTS = ("base",)
 CAMERAS = ("static",)
 
@@ -76,7 +81,7 @@ class SimplerRealEnv(ManiSkillWrapper):
         task: str = "put_carrot_on_plate",
         variant: str = "base",
         cameras: Sequence[str] = ("static",),
-        image_size: int | tuple[int, int] = (640, 480),
+        image_size: int | tuple[int, int] | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.task: TaskSpec = check_real_task(task)
@@ -93,6 +98,9 @@ class SimplerRealEnv(ManiSkillWrapper):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.variant = variant
         self.cameras = tuple(cameras)
+        if image_size is None:
+            cam = self._calibrated_camera()
+            image_size = (cam["width"], cam["height"])
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.family.control_hz}
@@ -101,7 +109,7 @@ class SimplerRealEnv(ManiSkillWrapper):
         if self.cameras:
             spaces["rgb_static"] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
         spaces["robot_obs"] = gym.spaces.Box(-np.inf, np.inf, (ROBOT_OBS_DIM,), np.float32)
-        spaces["scene_obs"] = gym.spaces.Box(-np.inf, np.inf, (7 * 2 + 10,), np.float32)
+        spaces["scene_obs"] = gym.spaces.Box(-np.inf, np.inf, (7 * self._n_objects() + 10,), np.float32)
         self.observation_space = gym.spaces.Dict(spaces)
         limit = np.array([MAX_TRANSLATION_M] * 3 + [MAX_ROTATION_RAD] * 3 + [1.0], dtype=np.float32)
         self.action_space = gym.spaces.Box(-limit, limit, dtype=np.float32)
@@ -111,10 +119,33 @@ class SimplerRealEnv(ManiSkillWrapper):
         self._ms: Any = None
         self._build()
 
+    @property
+    def google(self) -> bool:
+        return self.task.family == "google_robot"
+
+    def _calibrated_camera(self) -> dict:
+        ref = reference()
+        if self.google:
+            return ref["families"]["google_robot"]["camera"]
+        return ref["scenes"][task_reference(self.task.name)["scene"]]["camera"]
+
+    def _n_objects(self) -> int:
+        if self.google:
+            from envs.simpler.google_layout import episode_layout
+
+            return len(episode_layout(self.task.name, 0).models)
+        return 2
+
+    @property
+    def object_names(self) -> tuple[str, ...]:
+        """The task objects of the current episode (move near changes them per episode)."""
+        return tuple(self.scene.object_names)
+
     def _build(self) -> None:
         import mani_skill.envs  # noqa: F401 - ManiSkill's registry
 
         import envs.simpler.bridge_scene  # noqa: F401 - registers RoboVLMSimplerBridge-v1
+        import envs.simpler.google_scene  # noqa: F401 - registers RoboVLMSimplerGoogle-v1
 
         require_robot(self.embodiment)
         self._make_ms(
@@ -125,7 +156,6 @@ class SimplerRealEnv(ManiSkillWrapper):
             obs_mode="rgb+segmentation" if self.cameras else "none",
             control_mode=reference()["families"][self.task.family]["control_mode"],
         )
-        self.object_names: tuple[str, ...] = self.scene.object_names
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -155,8 +185,14 @@ class SimplerRealEnv(ManiSkillWrapper):
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
         a = clip_action(action)
-        self._closedness = float((1.0 - a[6]) / 2.0)
-        ms_obs, _, _, _, ms_info = self._ms.step(to_official_action(a))
+        if self.google:
+            # SimplerEnv's Google controller takes the axis-angle delta and the relative gripper as they are.
+            self._closedness = float(np.clip(self._closedness + a[6], 0.0, 1.0))
+            command = a.astype(np.float32)
+        else:
+            self._closedness = float((1.0 - a[6]) / 2.0)
+            command = to_official_action(a)
+        ms_obs, _, _, _, ms_info = self._ms.step(command)
         self._steps += 1
         info = self._info(ms_info)
         truncated = self._steps >= self.task.max_steps
@@ -164,9 +200,11 @@ class SimplerRealEnv(ManiSkillWrapper):
 
     @property
     def instruction(self) -> str:
-        return self.scene.task_ref["instruction"]
+        return self.scene.instruction if self.google else self.scene.task_ref["instruction"]
 
     def robot_obs(self) -> np.ndarray:
+        if self.google:
+            return self.scene.robot_obs(self._closedness)
         robot = self.scene.agent.robot
         tcp = robot.links_map["ee_gripper_link"].pose.raw_pose[0].cpu().numpy()
         qpos = robot.get_qpos()[0].cpu().numpy()
@@ -175,13 +213,15 @@ class SimplerRealEnv(ManiSkillWrapper):
         return np.concatenate([tcp, [qpos[6] + qpos[7]], arm, [self._closedness]]).astype(np.float32)
 
     def scene_obs(self) -> np.ndarray:
+        if self.google:
+            return self.scene.scene_obs()
         parts = [self.scene.objs[n].pose.raw_pose[0].cpu().numpy() for n in self.object_names]
         return np.concatenate([*parts, np.zeros(10)]).astype(np.float32)
 
     def _obs(self, ms_obs: Any) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         if self.cameras:
-            rgb = ms_obs["sensor_data"]["3rd_view_camera"]["rgb"][0]
+            rgb = ms_obs["sensor_data"][CAMERA_UIDS[self.task.family]]["rgb"][0]
             obs["rgb_static"] = rgb.cpu().numpy().astype(np.uint8)
         obs["robot_obs"] = self.robot_obs()
         obs["scene_obs"] = self.scene_obs()

@@ -456,4 +456,8 @@ def script_for(task: str, episode: int, names: tuple[str, ...], embodiment: str 
         return SimplerScript(task, episode, names)
     if embodiment == "widowx250s":
         return WidowXBridgeScript(task, names)
-    raise ValueError(f"expert: unknown embodiment {embodiment!r}; valid: panda, widowx250s")
+    if embodiment == "googlerobot":
+        from policies.expert.google_scripts import GoogleRobotScript
+
+        return GoogleRobotScript(task, episode, names)
+    raise ValueError(f"expert: unknown embodiment {embodiment!r}; valid: panda, widowx250s, googlerobot")

@@ -1,0 +1,305 @@
+"""SimplerEnv's Google-robot (RT-1) tasks on ManiSkill3's Google robot with SimplerEnv's controllers.
+
+Layouts, rules and the planner are tested on plain numbers. The tests that build scenes need
+ManiSkill's robot assets (``MS_ASSET_DIR``) and SimplerEnv's data folder (``SIMPLER_ASSET_DIR``);
+they skip with the reason when either is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import envs  # noqa: F401 - registers the ids
+from envs.simpler import TASKS
+from envs.simpler.assets import SimplerAssetsMissing, require_robot, require_simpler_files
+from envs.simpler.google_layout import base_quat, episode_layout, google_tasks, instruction, object_words
+from envs.simpler.reference import reference, scene_reference, task_reference
+
+GOOGLE_TASKS = google_tasks()
+FAMILY = reference()["families"]["google_robot"]
+
+
+# --- numbers and layouts (no assets needed) --------------------------------------------------------
+def test_every_google_task_of_the_suite_has_simplerenv_numbers() -> None:
+    assert set(GOOGLE_TASKS) == {t for t, s in TASKS.items() if s.family == "google_robot"}
+    for task in GOOGLE_TASKS:
+        assert task_reference(task)["max_steps"] == TASKS[task].max_steps
+    assert (FAMILY["sim_hz"], FAMILY["control_hz"]) == (513, 3)
+
+
+def test_base_orientation_is_simplerenv_composition() -> None:
+    # euler2quat(0, 0, rotz) * [0, 0, 0, 1]: facing -x, turned by rotz.
+    np.testing.assert_allclose(base_quat(0.0), [0, 0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(base_quat(-0.09), [math.sin(0.045), 0, 0, math.cos(0.045)], atol=1e-12)
+
+
+def test_layouts_follow_simplerenv_episode_order() -> None:
+    first, last = episode_layout("pick_can_horizontal", 0), episode_layout("pick_can_horizontal", 24)
+    assert first.xys == ((-0.35, -0.02),) and last.xys == ((-0.12, 0.42),)
+    assert episode_layout("pick_can_vertical", 6).xys == ((-0.2925, 0.09),)
+    assert first.robot_xy == (0.35, 0.20) and first.models == ("opened_coke_can",)
+    # URDF version i % 4 (SimplerEnv runs every layout with all four).
+    assert [episode_layout("pick_can_standing", i).urdf_version for i in range(5)] == [
+        *FAMILY["urdf_versions"],
+        "",
+    ]
+    mn = episode_layout("move_near", 13)  # triplet 1, xy config 0, pair 1: (0, 2)
+    assert mn.models == ("baked_opened_7up_can_v2", "baked_apple_v2", "baked_sponge_v2")
+    assert (mn.source, mn.target) == (0, 2) and mn.xys[0] == (-0.33, 0.04)
+    assert instruction(mn) == "move 7up can near sponge"
+    drawer = episode_layout("open_drawer_middle", 10)  # overlay a1
+    assert drawer.overlay.endswith("open_drawer_a1.png") and drawer.robot_xy == (0.765, -0.182)
+    np.testing.assert_allclose(drawer.robot_q, base_quat(-0.02))
+    assert episode_layout("close_drawer_top", 0).start_q == 0.2
+    apple = episode_layout("place_apple_in_top_drawer", 10)  # overlay b0, apple x -0.08, y 0.03
+    assert apple.overlay.endswith("open_drawer_b0.png") and apple.xys == ((-0.08, 0.03),)
+    assert (
+        instruction(apple, 0) == "open top drawer" and instruction(apple, 1) == "place apple into top drawer"
+    )
+    with pytest.raises(ValueError, match="not a Google-robot task"):
+        episode_layout("put_carrot_on_plate", 0)
+
+
+def test_object_words_drop_simplerenv_words() -> None:
+    drop = task_reference("move_near")["instruction_drop_words"]
+    assert object_words("baked_opened_pepsi_can_v2", drop) == "pepsi can"
+    assert object_words("blue_plastic_bottle", drop) == "blue plastic bottle"
+
+
+# --- rules ----------------------------------------------------------------------------------------
+def test_pick_can_rule() -> None:
+    from envs.simpler.google_rules import PickCanJudge
+
+    judge = PickCanJudge([0.01, 0.02], 5)
+    assert not judge.update(True, True, 0.05)["success"]  # still touching the table
+    assert not judge.update(True, False, 0.005)["success"]  # not high enough
+    assert judge.update(True, False, 0.015)["success"]
+    assert judge.update(True, True, 0.015)["success"]  # held: stays lifted though it touches something
+    assert not judge.update(False, True, 0.015)["success"]  # dropped onto something
+    # In the air touching nothing but the robot counts without a grasp (SimplerEnv's rule).
+    assert judge.update(False, False, 0.015)["success"]
+    judge = PickCanJudge([0.01, 0.02], 5)
+    for _ in range(5):
+        judge.update(True, False, 0.03)
+    # lifted significantly on 5 steps: success even once put down
+    assert judge.update(False, True, 0.0)["success"]
+
+
+def test_move_near_rule() -> None:
+    from envs.simpler.google_rules import move_near
+
+    t = task_reference("move_near")
+    kw = {k: t[k] for k in ("knocked_m", "fell_m", "moved_m", "near_margin_m", "closest_margin_m")}
+    settled = np.array([[-0.33, 0.04, 0.9], [-0.33, 0.34, 0.9], [-0.13, 0.19, 0.9]])
+    box = np.array([0.06, 0.06, 0.12])
+    now = settled.copy()
+    now[0, :2] = [-0.33, 0.25]  # source next to the target
+    ok = move_near(settled, now, 0, 1, now[0], now[1], box, box, **kw)
+    assert ok["success"]
+    assert not move_near(settled, settled, 0, 1, settled[0], settled[1], box, box, **kw)["success"]
+    knocked = now.copy()
+    knocked[2, 2] -= 0.05  # the third object knocked over
+    assert not move_near(settled, knocked, 0, 1, now[0], now[1], box, box, **kw)["success"]
+    wrong = now.copy()
+    wrong[2, :2] += 0.3  # another object moved more than the source
+    assert move_near(settled, wrong, 0, 1, now[0], now[1], box, box, **kw)["moved_wrong_obj"]
+
+
+def test_drawer_and_apple_rules() -> None:
+    from envs.simpler.google_rules import apple_in_drawer, drawer
+
+    assert drawer("open_drawer", 0.15, 0.15) and not drawer("open_drawer", 0.149, 0.15)
+    assert drawer("close_drawer", 0.05, 0.05) and not drawer("close_drawer", 0.06, 0.05)
+    assert apple_in_drawer(1, 0.2, 0.05, 1)
+    assert not apple_in_drawer(0, 0.2, 0.05, 3) and not apple_in_drawer(1, 0.04, 0.05, 3)
+    assert not apple_in_drawer(1, 0.2, 0.05, 0)
+    with pytest.raises(ValueError, match="valid: open_drawer, close_drawer"):
+        drawer("pick_can", 0.0, 0.1)
+
+
+def test_planner_is_jerk_limited_and_reaches_the_target() -> None:
+    from envs.simpler.google_controller import plan_joint_path
+
+    start, target = np.array([0.0, 0.5]), np.array([0.02, 0.47])
+    pos, vel = plan_joint_path(start, target, np.zeros(2), (1.5, 2.0, 50.0), 171, 513)
+    assert pos.shape == (172, 2) and vel.shape == (172, 2)
+    np.testing.assert_allclose(pos[0], start)
+    np.testing.assert_allclose(pos[-1], target, atol=1e-9)  # small moves end within the control step
+    assert np.abs(vel).max() <= 1.5 + 1e-9 and np.abs(np.diff(vel, axis=0)).max() * 513 <= 2.0 + 1e-6
+    far, _ = plan_joint_path(start, np.array([1.0, 0.5]), np.zeros(2), (1.5, 2.0, 50.0), 171, 513)
+    assert 0.0 < far[-1, 0] < 0.2  # a long move is cut at the control step's end
+
+
+# --- the scenes -----------------------------------------------------------------------------------
+def _assets_reason() -> str | None:
+    try:
+        require_simpler_files(["custom/info_pick_custom_v0.json", "custom/mk_station_recolor.urdf"])
+        require_robot("googlerobot")
+    except SimplerAssetsMissing as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def assets() -> None:
+    reason = _assets_reason()
+    if reason is not None:
+        pytest.skip(f"SimplerEnv assets absent: {reason}")
+    from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
+
+    try:
+        check_vulkan()
+    except VulkanUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+
+SIZE = (80, 64)
+
+
+@pytest.fixture(scope="module")
+def scenes(assets):
+    """One env per task (small camera), shared by the tests below: building one takes seconds."""
+    from envs.simpler.real_env import SimplerRealEnv
+
+    built: dict = {}
+
+    def get(task: str):
+        if task not in built:
+            built[task] = SimplerRealEnv(task, image_size=SIZE)
+        return built[task]
+
+    yield get
+    for env in built.values():
+        env.close()
+
+
+def _episode_with_turned_base(task: str) -> int:
+    n = TASKS[task].episodes
+    return next((i for i in range(n) if abs(episode_layout(task, i).robot_q[0]) > 1e-9), n - 1)
+
+
+@pytest.mark.parametrize("task", GOOGLE_TASKS)
+def test_camera_and_base_pose_match_the_numbers(scenes, task: str) -> None:
+    """SimplerEnv's overhead camera (intrinsics, pose on link_camera) and robot base pose, and the green screen."""
+    import torch
+
+    from envs.simpler.google_scene import CAMERA
+
+    env = scenes(task)
+    cam = FAMILY["camera"]
+    scene_ref = scene_reference(task_reference(task)["scene"])
+    for episode in sorted({0, _episode_with_turned_base(task)}):
+        obs, info = env.reset(seed=episode, options={"episode": episode})
+        assert obs["rgb_static"].shape == (SIZE[1], SIZE[0], 3) and info["embodiment"] == "googlerobot"
+        scene = env.scene
+        layout = episode_layout(task, episode)
+        pose_index = [tuple(xy) for xy in scene_ref["robot_xy"]].index(layout.robot_xy)
+        base = scene.agent.robot.pose
+        expected_xy = scene_ref["robot_xy"][pose_index]
+        np.testing.assert_allclose(base.p[0].numpy(), [*expected_xy, FAMILY["base_height"]], atol=1e-6)
+        np.testing.assert_allclose(
+            base.q[0].numpy(), base_quat(scene_ref["robot_rotz"][pose_index]), atol=1e-6
+        )
+        camera = scene._sensors[CAMERA]
+        k = camera.camera.get_intrinsic_matrix()[0].numpy()
+        expected = np.array(cam["intrinsic"], dtype=float) * [[SIZE[0] / 640], [SIZE[1] / 512], [1]]
+        np.testing.assert_allclose(k, expected, rtol=1e-5)
+        assert camera.config.mount.name.endswith(cam["mount"])
+        np.testing.assert_allclose(camera.config.pose.p[0].numpy(), cam["p"], atol=1e-6)
+        np.testing.assert_allclose(camera.config.pose.q[0].numpy(), cam["q"], atol=1e-6)
+        assert scene.agent.robot.name.startswith("robovlm_simpler_googlerobot")
+        assert scene.agent.urdf_path.endswith(layout.urdf_version + ".urdf")
+        # Every pixel not showing the robot, a task object or the cabinet is the real image's pixel.
+        raw = scene.get_obs()["sensor_data"][CAMERA]
+        keep = torch.isin(raw["segmentation"][0, ..., 0], scene._keep_ids).numpy()
+        assert 0.01 < keep.mean() < 0.8
+        np.testing.assert_array_equal(obs["rgb_static"][~keep], scene.overlay_image[~keep])
+
+
+def test_check_env_and_gym_id(scenes) -> None:
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    from envs.simpler import real_gym_id
+
+    check_env(scenes("pick_can_standing"), skip_render_check=True)
+    made = gym.make(real_gym_id("open_drawer_top"), cameras=())
+    assert made.spec.max_episode_steps == 113 and "rgb_static" not in made.observation_space.spaces
+    made.close()
+
+
+def _mean_fingers(obs) -> float:
+    return float(obs["robot_obs"][7])
+
+
+def test_controller_moves_the_tcp_and_the_relative_gripper(scenes) -> None:
+    env = scenes("pick_can_standing")
+    obs, _ = env.reset(seed=0, options={"episode": 12})
+    start = obs["robot_obs"][:3].copy()
+    for _ in range(4):
+        obs, *_ = env.step(np.array([0.0, 0.0, 0.03, 0, 0, 0, 0.0]))
+    moved = obs["robot_obs"][:3] - start
+    assert moved[2] > 0.025 and np.linalg.norm(moved[:2]) < 0.01, moved  # up, not sideways
+    obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1.0]))  # +1 closes ...
+    for _ in range(3):
+        obs, *_ = env.step(np.zeros(7))  # ... and 0 keeps closing towards the target
+    assert _mean_fingers(obs) > 1.0 and obs["robot_obs"][15] == 1.0
+    for _ in range(4):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    assert _mean_fingers(obs) < 0.2 and obs["robot_obs"][15] == 0.0
+
+
+def test_drawer_rules_in_the_scene(scenes) -> None:
+    import torch
+
+    env = scenes("close_drawer_bottom")
+    _, info = env.reset(seed=0, options={"episode": 4})
+    assert info["drawer_q"] == pytest.approx(0.2, abs=1e-6) and not info["success"]
+    scene = env.scene
+    q = torch.zeros(1, len(scene.cabinet.active_joints))
+    scene.cabinet.set_qpos(q)
+    assert bool(scene.evaluate()["success"][0])
+
+
+def test_move_near_teleported_source_succeeds(scenes) -> None:
+    import torch
+
+    env = scenes("move_near")
+    _, info = env.reset(seed=0, options={"episode": 0})
+    assert not info["success"] and info["instruction"] == "move blue plastic bottle near pepsi can"
+    scene = env.scene
+    src, tgt = scene.object_names[0], scene.object_names[1]
+    target = scene.objs[tgt].pose.raw_pose.clone()
+    pose = scene.objs[src].pose.raw_pose.clone()
+    pose[0, :2] = target[0, :2] + torch.tensor([0.0, -0.09])
+    scene.objs[src].pose = pose
+    assert bool(scene.evaluate()["success"][0])
+
+
+def test_missing_assets_give_one_line(tmp_path, monkeypatch) -> None:
+    from envs.simpler.real_env import SimplerRealEnv
+
+    monkeypatch.setenv("SIMPLER_ASSET_DIR", str(tmp_path))
+    with pytest.raises(SimplerAssetsMissing) as info:
+        SimplerRealEnv("open_drawer_top", cameras=())
+    assert "\n" not in str(info.value) and "missing" in str(info.value)
+
+
+@pytest.mark.slow
+def test_bench_run_embodiment_simpler_runs_a_google_task(assets, tmp_path) -> None:
+    import json
+
+    from bench import run
+
+    out = tmp_path / "run"
+    argv = ["--suite", "simpler", "--embodiment", "simpler", "--tasks", "open_drawer_top"]
+    argv += ["--policy", "random", "--episodes-per-variant", "1", "--workers", "1", "--quiet"]
+    assert run.main([*argv, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["embodiment"] == "simpler" and list(summary["tasks"]) == ["open_drawer_top"]
