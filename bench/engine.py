@@ -28,14 +28,14 @@ import signal
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Protocol
 
 import numpy as np
 
-from policies.base import Policy
+from policies.base import Policy, check_action
 
 #: Time a worker process may take to start and build its env.
 STARTUP_TIMEOUT_S = 300.0
@@ -77,6 +77,21 @@ class Player(Protocol):
     def play(self, env: Any, job: Job, record: dict) -> UnitGenerator: ...
     def check_action(self, action: Any, source: str) -> np.ndarray: ...
     def failed(self, job: Job, reason: str, progress: list[int]) -> dict: ...
+
+
+class BasePlayer:
+    """Defaults for a :class:`Player`: 7-D actions, and a dead worker's record counting its steps."""
+
+    def check_action(self, action: Any, source: str) -> np.ndarray:
+        return check_action(action, source=source)
+
+    def failed(self, job: Job, reason: str, progress: list[int]) -> dict:
+        return {**self.new_record(job), "steps": sum(progress), "stop_reason": reason}
+
+
+def is_error(record: Mapping[str, Any], prefix: str = "error") -> bool:
+    """Whether a unit's record ended in an error (``prefix`` :data:`WORKER_DIED`: its worker died)."""
+    return str(record.get("stop_reason", "")).startswith(prefix)
 
 
 def error_reason(exc: BaseException, where: str) -> str:

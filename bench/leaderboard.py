@@ -1,457 +1,49 @@
 """Leaderboards of stored runs: ``python -m bench.leaderboard [ROOTS...] --out results/``.
 
 Finds every run folder (one holding ``summary.json``) below ROOTS (default ``results/runs`` and
-``runs``), builds one table per suite and writes ``OUT/leaderboard.md`` (all suites, Markdown) and
-``OUT/leaderboard_<suite>.csv`` (numbers, one row per run).
-
-CALVIN-style table: policy, training split (when the run records one), evaluation scene, number of
-chains, success for 1..5 instructions in a row with Wilson 95 % intervals, and average length with a
-95 % interval of the mean over chains (percentile bootstrap by default, from ``episodes.jsonl``),
-sorted by average length, best first. Published numbers (``shared/reference/calvin.md``) are added
-as reference rows whose ``source`` is ``published`` (they carry no intervals).
-
-SimplerEnv-style table (:func:`build_simpler`, ``leaderboard_simpler.csv``): one row per task group and
-policy, with visual matching and variant aggregation side by side (Wilson 95 % intervals where the rate
-is a pooled proportion), the camera-orientation variants apart, partial success for Bridge tasks and
-per-family averages; one Markdown table per robot family. The section is left out when there are no
-simpler runs.
-
-Real-world sessions (``bench.run --suite real``) get a table too. Suites are a registry
-(:data:`SUITE_TABLES`): add a :class:`SuiteTable` with :func:`register_suite_table` to give a new suite
-its table. Runs of a suite without a table are reported with a warning and left out. Exit codes: 0 written, 1 error, 2 bad input
-(e.g. no runs found).
+``runs``), builds one table per suite (the table its module declares in
+:meth:`bench.suites.Suite.leaderboard_table`; the built-in ones are in :mod:`bench.tables`) and writes
+``OUT/leaderboard.md`` (all suites, Markdown) and ``OUT/leaderboard_<suite>.csv`` (numbers, one row per
+run). Runs of a suite without a table are reported with a warning and left out. Exit codes: 0
+written, 1 error, 2 bad input (e.g. no runs found).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from bench import rundir
 from bench.results import RunFormatError, find_runs, runs_table
-from bench.simreal import (
-    FAMILIES,
-    FAMILY_TITLES,
-    SIMPLER_GROUPS,
-    group_order,
-    load_simpler_run,
-    simpler_rows,
-)
-from bench.suites.calvin import CalvinSuite
-from bench.suites.real import RealSuite
-from bench.suites.simpler import SimplerSuite
+from bench.suites import LeaderboardTable, find_suite, suite_names
+from bench.tables import calvin_published_rows, is_missing
 
 DEFAULT_ROOTS = ("results/runs", "runs")
-PUBLISHED = "published"
-
-#: Published CALVIN results: (method, training split, success 1..5 in a row, average length),
-#: evaluated on scene D with CALVIN's 1000 chains (``shared/reference/calvin.md``).
-CALVIN_PUBLISHED: tuple[tuple[str, str, tuple[float, ...], float], ...] = (
-    ("MCIL", "ABC->D", (0.304, 0.013, 0.002, 0.0, 0.0), 0.31),
-    ("RT-1", "ABC->D", (0.533, 0.222, 0.094, 0.038, 0.013), 0.90),
-    ("HULC", "ABC->D", (0.418, 0.165, 0.057, 0.019, 0.011), 0.67),
-    ("GR-1", "ABC->D", (0.854, 0.712, 0.596, 0.497, 0.401), 3.06),
-    ("RoboVLMs KosMos P.H.", "ABC->D", (0.980, 0.936, 0.854, 0.778, 0.704), 4.25),
-    ("RoboVLMs KosMos P.H.", "ABCD->D", (0.967, 0.930, 0.899, 0.865, 0.826), 4.49),
-)
-
-CALVIN_COLUMNS = [
-    "policy",
-    "split",
-    "scene",
-    "env",
-    "n_chains",
-    *[f"sr{i}{part}" for i in range(1, 6) for part in ("", "_low", "_high")],
-    "avg_len",
-    "avg_len_low",
-    "avg_len_high",
-    "source",
-    "run",
-    "n_errors",
-    "shard",
-    "missing_chains",
-    "backbone",
-    "structure",
-    "seed",
-    "chains_source",
-    "version",
-    "git_commit",
-]
+__all__ = ["build_leaderboards", "calvin_published_rows", "main", "write_leaderboards"]
 
 
-@dataclass(frozen=True)
-class SuiteTable:
-    """How one suite's runs become a leaderboard.
-
-    Attributes:
-        suite: The ``suite`` value in summary.json.
-        title: Section heading in leaderboard.md.
-        build: ``build(runs, include_published) -> DataFrame``: rows of :func:`bench.results.runs_table`
-            for this suite -> the numeric leaderboard (written to CSV), sorted best first.
-        markdown: ``markdown(table) -> str``: the section body (explanation and Markdown table).
-    """
-
-    suite: str
-    title: str
-    build: Callable[[pd.DataFrame, bool], pd.DataFrame]
-    markdown: Callable[[pd.DataFrame], str]
-
-
-#: Suite name -> its table builder.
-SUITE_TABLES: dict[str, SuiteTable] = {}
-
-
-def register_suite_table(table: SuiteTable) -> SuiteTable:
-    """Add (or replace) the table builder of ``table.suite``."""
-    SUITE_TABLES[table.suite] = table
-    return table
-
-
-# --- formatting helpers ----------------------------------------------------------------------------
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_interval(
-    value: float, low: float | None, high: float | None, digits: int = 3, ci_digits: int | None = None
-) -> str:
-    """``0.900 [0.60, 0.98]``; just the value when the bounds are missing; ``-`` when it is."""
-    if _missing(value):
-        return "-"
-    text = f"{value:.{digits}f}"
-    if _missing(low) or _missing(high):
-        return text
-    ci_digits = max(digits - 1, 1) if ci_digits is None else ci_digits
-    return f"{text} [{low:.{ci_digits}f}, {high:.{ci_digits}f}]"
-
-
-def markdown_table(frame: pd.DataFrame, align: Sequence[str] | None = None) -> str:
-    """A GitHub-flavoured Markdown table of a DataFrame of strings (``|`` escaped)."""
-    header = [str(c) for c in frame.columns]
-    align = list(align) if align is not None else ["l"] * len(header)
-    rule = {"l": ":---", "r": "---:", "c": ":---:"}
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(rule[a] for a in align) + " |",
-    ]
-    for row in frame.itertuples(index=False):
-        cells = ["" if _missing(v) else str(v).replace("|", "\\|") for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _display_path(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-# --- CALVIN ----------------------------------------------------------------------------------------
-
-
-def calvin_published_rows() -> pd.DataFrame:
-    """Published CALVIN numbers as leaderboard rows (``source == "published"``, no intervals)."""
-    rows = []
-    for method, split, rates, avg_len in CALVIN_PUBLISHED:
-        row: dict[str, object] = {
-            "policy": method,
-            "split": split,
-            "scene": "D",
-            "env": "calvin_env",
-            "source": PUBLISHED,
-        }
-        for i, rate in enumerate(rates, 1):
-            row[f"sr{i}"] = rate
-        row["avg_len"] = avg_len
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def build_calvin(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """CALVIN leaderboard: one row per run (plus the published rows), sorted by average length."""
-    table = runs.copy()
-    if not table.empty:
-        table["run"] = table["run"].map(_display_path)
-        table["source"] = "run"
-    parts = [table, calvin_published_rows() if include_published else pd.DataFrame()]
-    parts = [p for p in parts if not p.empty]
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CALVIN_COLUMNS)
-    for column in CALVIN_COLUMNS:
-        if column not in table.columns:
-            table[column] = None
-    table = table.sort_values(
-        ["avg_len", "sr5", "policy", "source"], ascending=[False, False, True, True], kind="stable"
-    )
-    table = table.reset_index(drop=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table[["rank", *CALVIN_COLUMNS]]
-
-
-def _calvin_source(row: pd.Series) -> str:
-    """The source cell: ``published``, or the run folder with notes (errors, shard, partial merge)."""
-    if row["source"] == PUBLISHED:
-        return PUBLISHED
-    notes = []
-    if not _missing(row.get("n_errors")) and row["n_errors"]:
-        notes.append(f"{int(row['n_errors'])} chain errors")
-    if not _missing(row.get("shard")) and row["shard"]:
-        notes.append(f"shard {row['shard']}")
-    if not _missing(row.get("missing_chains")) and row["missing_chains"]:
-        notes.append(f"partial: {int(row['missing_chains'])} chains missing")
-    return f"`{row['run']}`" + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def calvin_markdown(table: pd.DataFrame) -> str:
-    """Explanation and Markdown table of :func:`build_calvin`'s output."""
-    shown = pd.DataFrame(
-        {
-            "#": table["rank"],
-            "policy": [
-                f"{p} *({PUBLISHED})*" if s == PUBLISHED else p
-                for p, s in zip(table["policy"], table["source"], strict=True)
-            ],
-            "split": table["split"].map(lambda v: "-" if _missing(v) else v),
-            "scene": table["scene"],
-            "env": table["env"].map(lambda v: "ours" if _missing(v) else v),
-            "chains": table["n_chains"].map(lambda v: "-" if _missing(v) else str(int(v))),
-            **{
-                str(i): [
-                    fmt_interval(*vals)
-                    for vals in zip(table[f"sr{i}"], table[f"sr{i}_low"], table[f"sr{i}_high"], strict=True)
-                ]
-                for i in range(1, 6)
-            },
-            "avg len": [
-                fmt_interval(*vals, digits=2, ci_digits=2)
-                for vals in zip(table["avg_len"], table["avg_len_low"], table["avg_len_high"], strict=True)
-            ],
-            "source": [_calvin_source(row) for _, row in table.iterrows()],
-        }
-    )
-    n_runs = int((table["source"] != PUBLISHED).sum())
-    intro = (
-        f"{n_runs} run(s). Columns 1-5: fraction of chains that completed at least that many "
-        "instructions in a row, with Wilson 95 % intervals; avg len: mean number of instructions "
-        "completed per chain (0-5), with a 95 % interval of the mean over chains (zero width when "
-        "every chain completed the same number). Sorted by average length. Rows marked *published* are numbers reported by their authors on CALVIN scene D "
-        "with 1000 chains (training split ABC->D or ABCD->D); they report no intervals. A split of "
-        "`-` means the run does not record its training data. env: the play table the run used, "
-        "`ours` (our PyBullet reproduction) or `calvin_env` (CALVIN's own env through `--env calvin_env`)."
-    )
-    align = ["r", "l", "l", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"]
-    return intro + "\n\n" + markdown_table(shown, align)
-
-
-register_suite_table(
-    SuiteTable(
-        suite=CalvinSuite.name,
-        title="CALVIN-style long-horizon evaluation",
-        build=build_calvin,
-        markdown=calvin_markdown,
-    )
-)
-
-
-def build_real(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """Real-world sessions (bench.real): success rate over operator-judged trials, best first."""
-    cols = ["policy", "n_trials", "success_rate", "success_rate_low", "success_rate_high", "run"]
-    table = runs.reindex(columns=cols).sort_values("success_rate", ascending=False, kind="stable")
-    return table.reset_index(drop=True)
-
-
-def real_markdown(table: pd.DataFrame) -> str:
-    rows = [
-        [
-            str(i + 1),
-            str(r.policy),
-            str(r.n_trials),
-            f"{r.success_rate:.3f} [{r.success_rate_low:.2f}, {r.success_rate_high:.2f}]",
-            f"`{r.run}`",
-        ]
-        for i, r in enumerate(table.itertuples())
-    ]
-    frame = pd.DataFrame(rows, columns=["#", "policy", "trials", "success", "source"])
-    intro = (
-        "Operator-judged trials on a real robot (python -m bench.run --suite real), with Wilson 95 % "
-        "intervals; per-task counts are in each run's summary.json."
-    )
-    return intro + "\n\n" + markdown_table(frame, ["r", "l", "r", "r", "l"])
-
-
-register_suite_table(
-    SuiteTable(suite=RealSuite.name, title="Real-world evaluation", build=build_real, markdown=real_markdown)
-)
-
-
-# --- SimplerEnv ------------------------------------------------------------------------------------
-
-SIMPLER_COLUMNS = [
-    "family",
-    "group",
-    "rank",
-    "policy",
-    *[f"vm_{part}" for part in ("rate", "low", "high", "partial", "trials")],
-    *[f"va_{part}" for part in ("rate", "low", "high", "partial", "trials", "camera")],
-    "vm_run",
-    "va_run",
-]
-#: The ``group`` of the per-family average rows.
-AVERAGE = "average"
-
-
-def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """SimplerEnv-style table: one row per task group and policy with the visual-matching (``vm_``) and
-    variant-aggregation (``va_``) scores side by side (runs of the same policy paired by name).
-
-    ``*_rate`` is the mode's score (the group rate of summary.json), ``*_low`` / ``*_high`` a Wilson 95 %
-    interval where the rate is a pooled proportion (:func:`bench.simreal.pooled_interval`), ``*_partial``
-    the partial success (Bridge), ``*_trials`` the counting trials and ``va_camera`` the mean over the
-    camera-orientation variants (not in the aggregate). Per family, an ``average`` row averages the
-    group rates of runs that cover every group of the family. Sorted by family, group, then visual
-    matching and variant aggregation rate, best first. Malformed runs give a warning and are left out.
-    There are no published simulation numbers (real-world ones are in ``results/real/``).
-    """
-    loaded = []
-    for path in runs.get("run", []):
-        try:
-            loaded.append(load_simpler_run(path))
-        except RunFormatError as exc:
-            warnings.warn(f"skipped run: {exc}", stacklevel=2)
-
-    def named(run: dict) -> str:  # the scene set is part of the name: Panda rows are not SimplerEnv's
-        return f"{run['summary']['policy']} ({run['summary'].get('embodiment', 'panda')})"
-
-    count = Counter((named(run), run["summary"]["mode"]) for run in loaded)
-    entries: dict[tuple[str, str, str], dict[str, object]] = {}
-    for run in loaded:
-        policy, mode = named(run), run["summary"]["mode"]
-        label = policy if count[policy, mode] == 1 else f"{policy} [{run['path'].name}]"
-        prefix = "vm" if mode == "visual_matching" else "va"
-        rows = simpler_rows(run)
-        for family in FAMILIES:
-            members = [r for r in rows if r["family"] == family]
-            needed = {g for g, (f, _) in SIMPLER_GROUPS.items() if f == family}
-            if members and needed <= {r["group"] for r in members}:
-                partials = [r["partial"] for r in members]
-                cameras = [r["camera"] for r in members]
-                average = {
-                    "family": family,
-                    "group": AVERAGE,
-                    "rate": sum(r["rate"] for r in members) / len(members),
-                    "partial": None if None in partials else sum(partials) / len(partials),
-                    "camera": None if None in cameras else sum(cameras) / len(cameras),
-                    "trials": sum(r["trials"] for r in members),
-                }
-                rows.append(average)
-        for row in rows:
-            entry = entries.setdefault(
-                (label, row["family"], row["group"]),
-                {"family": row["family"], "group": row["group"], "policy": label},
-            )
-            for part in ("rate", "low", "high", "partial", "trials"):
-                entry[f"{prefix}_{part}"] = row.get(part)
-            if prefix == "va":
-                entry["va_camera"] = row["camera"]
-            entry[f"{prefix}_run"] = _display_path(str(run["path"]))
-    table = pd.DataFrame(list(entries.values()))
-    for column in SIMPLER_COLUMNS:
-        if column not in table.columns:
-            table[column] = None
-    if table.empty:
-        return table[SIMPLER_COLUMNS]
-    families = [*FAMILIES, *sorted(set(table["family"]) - set(FAMILIES))]
-    groups = group_order(set(table["group"]) - {AVERAGE}) + [AVERAGE]
-    table["_f"] = table["family"].map(families.index)
-    table["_g"] = table["group"].map(groups.index)
-    for prefix in ("vm", "va"):
-        table[f"_{prefix}"] = -pd.to_numeric(table[f"{prefix}_rate"], errors="coerce")
-    table = table.sort_values(["_f", "_g", "_vm", "_va", "policy"], na_position="last", kind="stable")
-    table["rank"] = table.groupby(["family", "group"]).cumcount() + 1
-    return table.reset_index(drop=True)[SIMPLER_COLUMNS]
-
-
-def simpler_markdown(table: pd.DataFrame) -> str:
-    """Explanation and one Markdown table per robot family of :func:`build_simpler`'s output."""
-    n_policies = table["policy"].nunique()
-    intro = (
-        f"{n_policies} policy(ies). Per task group: the success rate in visual matching and in variant "
-        "aggregation (equal-weight mean over the base scene and its lighting, table-texture, background and "
-        "distractor variants), with Wilson 95 % intervals where the rate is a pooled proportion (equal "
-        "trials per task and variant); *VA camera*: mean over the two camera-orientation variants, which "
-        "variant aggregation leaves out. Bridge tasks add partial success (the source object was grasped). "
-        "*average*: mean of the family's group rates, for runs that cover every group. `-`: not run. "
-        "Sorted by visual matching, then variant aggregation. Agreement with real-world results: "
-        "`python -m bench.simreal`. The scene set follows each policy's name: *(simpler)* runs are on "
-        "SimplerEnv's own robots, objects and overlays (`--embodiment simpler`); *(panda)* runs are on "
-        "our offline primitive Panda scenes and are not comparable with SimplerEnv's numbers."
-    )
-    sections = [intro]
-
-    def cell(row: pd.Series, prefix: str) -> str:
-        return fmt_interval(row[f"{prefix}_rate"], row[f"{prefix}_low"], row[f"{prefix}_high"])
-
-    for family, part in table.groupby("family", sort=False):
-        bridge = part[["vm_partial", "va_partial"]].notna().any().any()
-        shown = pd.DataFrame(
-            {
-                "group": [g if r == 1 else "" for g, r in zip(part["group"], part["rank"], strict=True)],
-                "#": part["rank"],
-                "policy": part["policy"],
-                "visual matching": [cell(row, "vm") for _, row in part.iterrows()],
-                "variant aggregation": [cell(row, "va") for _, row in part.iterrows()],
-                "VA camera": part["va_camera"].map(lambda v: fmt_interval(v, None, None)),
-            }
-        )
-        align = ["l", "r", "l", "r", "r", "r"]
-        if bridge:
-            shown["partial VM"] = part["vm_partial"].map(lambda v: fmt_interval(v, None, None)).to_numpy()
-            shown["partial VA"] = part["va_partial"].map(lambda v: fmt_interval(v, None, None)).to_numpy()
-            align += ["r", "r"]
-        shown["source"] = [
-            "; ".join(f"`{r}`" for r in (row["vm_run"], row["va_run"]) if not _missing(r))
-            for _, row in part.iterrows()
-        ]
-        align.append("l")
-        title = FAMILY_TITLES.get(family, str(family))
-        sections.append(f"### {title}\n\n" + markdown_table(shown, align))
-    return "\n\n".join(sections)
-
-
-register_suite_table(
-    SuiteTable(
-        suite=SimplerSuite.name,
-        title="SimplerEnv-style evaluation",
-        build=build_simpler,
-        markdown=simpler_markdown,
-    )
-)
-
-
-# --- all suites ------------------------------------------------------------------------------------
+def table_of(suite: str) -> LeaderboardTable | None:
+    """The leaderboard table that suite ``suite`` declares (None: unregistered, or it has none)."""
+    found = find_suite(suite)
+    return found.leaderboard_table() if found is not None else None
 
 
 def build_leaderboards(
     runs: pd.DataFrame, include_published: bool = True, include_shards: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Suite -> leaderboard, for every suite that has runs and a registered table (with the suite's
-    published rows unless ``include_published`` is false). Runs of unregistered suites give one
+    """Suite -> leaderboard, for every suite that has runs and declares a table (with the suite's
+    published rows unless ``include_published`` is false). Runs of other suites give one
     :class:`UserWarning` and are left out; so do single shards of sharded runs (``--shard i/n``; their
     merged folder is the run) unless ``include_shards``."""
     if runs.empty:
         return {}
     if not include_shards and "shard" in runs:
-        shards = runs["shard"].map(lambda v: not _missing(v) and bool(v))
+        shards = runs["shard"].map(lambda v: not is_missing(v) and bool(v))
         if shards.any():
             warnings.warn(
                 f"left out {int(shards.sum())} shard run(s) (one part of a sharded run each); merge them "
@@ -461,19 +53,20 @@ def build_leaderboards(
             runs = runs[~shards]
         if runs.empty:
             return {}
-    suites = sorted(set(runs["suite"]))
-    unknown = [s for s in suites if s not in SUITE_TABLES]
+    tables = {suite: table_of(suite) for suite in sorted(set(runs["suite"]))}
+    unknown = [suite for suite, table in tables.items() if table is None]
     if unknown:
         counts = ", ".join(f"{s!r} ({int((runs['suite'] == s).sum())} run(s))" for s in unknown)
+        known = ", ".join(s for s in suite_names() if table_of(s) is not None)
         warnings.warn(
-            f"no leaderboard table for suite {counts}; left out (known suites: "
-            f"{', '.join(sorted(SUITE_TABLES))}; add one with bench.leaderboard.register_suite_table)",
+            f"no leaderboard table for suite {counts}; left out (suites with one: {known}; a suite "
+            "declares its table in Suite.leaderboard_table)",
             stacklevel=2,
         )
     return {
-        suite: SUITE_TABLES[suite].build(runs[runs["suite"] == suite], include_published)
-        for suite in suites
-        if suite in SUITE_TABLES
+        suite: table.build(runs[runs["suite"] == suite], include_published)
+        for suite, table in tables.items()
+        if table is not None
     }
 
 
@@ -486,7 +79,7 @@ def leaderboard_markdown(tables: dict[str, pd.DataFrame], roots: Sequence[str]) 
         "roots; regenerate it after adding runs. Per-run numbers are in `leaderboard_<suite>.csv`.",
     ]
     for suite, table in tables.items():
-        spec = SUITE_TABLES[suite]
+        spec = table_of(suite)
         lines += ["", f"## {spec.title}", "", spec.markdown(table)]
     return "\n".join(lines) + "\n"
 

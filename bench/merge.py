@@ -16,22 +16,14 @@ run folder: ``config.json`` (with ``merged_from``), ``episodes.jsonl`` and ``sum
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.session import EPISODES_FILE, SUMMARY_FILE, load_records, summary_of
+from bench.session import EPISODES_FILE, SUMMARY_FILE, fill_options, load_records, summary_of
 from bench.suites import CommonOptions, UsageError, get_suite
-
-
-def _load_config(folder: Path) -> dict[str, Any]:
-    try:
-        return rundir.open_run_folder(folder)
-    except rundir.RunFolderError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def merge(shards: Sequence[str | Path], out: str | Path, allow_partial: bool = False) -> dict[str, Any]:
@@ -39,19 +31,15 @@ def merge(shards: Sequence[str | Path], out: str | Path, allow_partial: bool = F
     if not shards:
         raise UsageError("no shard folders given")
     folders = [Path(s) for s in shards]
-    configs = [_load_config(f) for f in folders]
+    configs = [rundir.open_run_folder(f) for f in folders]
     suite = get_suite(str(configs[0].get("suite")))
     same = ("policy", "suite", "seed", *suite.shard_key_fields())
     for folder, config in zip(folders[1:], configs[1:], strict=True):
         diff = {k: (configs[0].get(k), config.get(k)) for k in same if configs[0].get(k) != config.get(k)}
         if diff:
             raise UsageError(f"{folder}: settings differ from {folders[0]}: {diff} (first vs this)")
-    names = {f.name for f in dataclasses.fields(CommonOptions)}
-    common = CommonOptions(**{k: v for k, v in configs[0].items() if k in names})
-    common = dataclasses.replace(common, shard=None, resume=None, out=str(out))
-    opts = suite.options(
-        **{k: v for k, v in configs[0].items() if k in {f.name for f in dataclasses.fields(suite.options)}}
-    )
+    common = fill_options(CommonOptions, {"shard": None, "resume": None, "out": str(out)}, configs[0])
+    opts = fill_options(suite.options, {}, configs[0])
     units = suite.plan(opts, common)
     keys = {suite.unit_key(u): u for u in units}
     position = {key: p for p, key in enumerate(keys)}
@@ -76,8 +64,7 @@ def merge(shards: Sequence[str | Path], out: str | Path, allow_partial: bool = F
         if (folder / SUMMARY_FILE).exists():
             wall += float(rundir.read_json_object(folder / SUMMARY_FILE).get("wall_time_s") or 0.0)
     out = Path(out)
-    rundir.create_run_folder(out, tool="bench.merge")
-    with rundir.locked(out):
+    with rundir.new_run_folder(out, tool="bench.merge"):
         for rec in merged:
             rundir.append_jsonl(out / EPISODES_FILE, rec)
         config = {**configs[0], "shard": None, "out": str(out), "merged_from": [str(f) for f in folders]}

@@ -20,7 +20,6 @@ of :class:`Operator`; :class:`OracleOperator` stands in for a person over the si
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from bench import rundir
-from bench.engine import Job, UnitGenerator, env_call
-from bench.stats import wilson_interval
-from policies.base import Policy, check_action
+from bench.engine import BasePlayer, Job, UnitGenerator, env_call
+from bench.stats import per_task_table, wilson_interval
+from policies.base import Policy
 
 
 class Operator:
@@ -72,16 +71,6 @@ class OracleOperator(Operator):
 
     def judge(self, task: str, instruction: str, trial: int, info: dict[str, Any]) -> bool:
         return bool(info.get("success", False))
-
-
-def load_object(spec: str, what: str) -> Any:
-    module, _, name = spec.partition(":")
-    if not module or not name:
-        raise ValueError(f"{what} must look like package.module:name, got {spec!r}")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{what} {spec!r} cannot be loaded: {exc}") from None
 
 
 def read_tasks(path: str | Path) -> list[dict[str, str]]:
@@ -140,7 +129,7 @@ def trial_seed(seed: int, unit: TrialUnit) -> int:
 
 
 @dataclass(frozen=True)
-class TrialPlayer:
+class TrialPlayer(BasePlayer):
     """The :class:`bench.engine.Player` of real trials: the operator prepares the scene and judges."""
 
     make_env: Callable[[], Any]
@@ -150,9 +139,6 @@ class TrialPlayer:
 
     def open(self) -> tuple[Any, Operator]:
         return self.make_env(), self.make_operator()
-
-    def check_action(self, action: Any, source: str) -> np.ndarray:
-        return check_action(action, source=source)
 
     def new_record(self, job: Job) -> dict:
         unit = job.unit
@@ -164,9 +150,6 @@ class TrialPlayer:
             "steps": 0,
             "stop_reason": "max_steps",
         }
-
-    def failed(self, job: Job, reason: str, progress: list[int]) -> dict:
-        return {**self.new_record(job), "steps": sum(progress), "stop_reason": reason}
 
     def play(self, session: tuple[Any, Operator], job: Job, rec: dict) -> UnitGenerator:
         env, operator = session
@@ -194,21 +177,12 @@ class TrialPlayer:
 
 def summarize_real(records: Sequence[dict]) -> dict[str, Any]:
     """Per-task successes, trials, rates and Wilson 95 % intervals, and the overall rate."""
-    per_task: dict[str, dict[str, Any]] = {}
-    for r in records:
-        row = per_task.setdefault(r["task"], {"successes": 0, "trials": 0})
-        row["trials"] += 1
-        row["successes"] += int(r["success"])
-    for row in per_task.values():
-        row["rate"] = row["successes"] / row["trials"]
-        row["ci_low"], row["ci_high"] = wilson_interval(row["successes"], row["trials"])
-    k, n = sum(r["success"] for r in records), len(records)
-    low, high = wilson_interval(k, n)
+    k, n = sum(bool(r["success"]) for r in records), len(records)
     return {
         "n_trials": n,
         "success_rate": k / n if n else 0.0,
-        "success_rate_ci": [low, high],
-        "per_task": per_task,
+        "success_rate_ci": list(wilson_interval(k, n)),
+        "per_task": per_task_table((r["task"], r["success"]) for r in records),
     }
 
 

@@ -17,12 +17,13 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,40 @@ def read_jsonl_numbered(
     return records
 
 
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_rate(value: Any) -> bool:
+    return is_number(value) and 0 <= value <= 1
+
+
+def require(
+    data: Mapping[str, Any],
+    key: str,
+    where: Any,
+    check: Callable[[Any], bool],
+    what: str,
+    *,
+    optional: bool = False,
+) -> Any:
+    """``data[key]`` when ``check`` accepts it, else :class:`RunFolderError` naming ``where``, the key,
+    what was expected and what was found. ``optional``: a missing or null value is ``None``."""
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if key not in data:
+        raise RunFolderError(f"{where}: key {key!r} is missing (expected {what})")
+    if not check(value):
+        raise RunFolderError(f"{where}: key {key!r} must be {what}, got {value!r}")
+    return value
+
+
 def _parse_line(path: Path, lineno: int, line: bytes) -> dict[str, Any]:
     try:
         record = json.loads(line.decode("utf-8"))
@@ -262,6 +297,14 @@ def create_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Path:
     folder = check_new_run_folder(folder)
     write_json_atomic(folder / MARKER_FILE, {"tool": tool, "format_version": FORMAT_VERSION})
     return folder
+
+
+@contextlib.contextmanager
+def new_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Iterator[Path]:
+    """:func:`create_run_folder`, holding its lock for the ``with`` block."""
+    create_run_folder(folder, tool=tool)
+    with locked(folder) as held:
+        yield held
 
 
 def open_run_folder(folder: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.engine import WORKER_DIED, Job, run_units
+from bench.engine import WORKER_DIED, Job, is_error, run_units
 from bench.suites import RESUMABLE, CommonOptions, Suite, UsageError, suite_class, suite_names
 
 EPISODES_FILE = "episodes.jsonl"
@@ -97,7 +97,8 @@ def _foreign_options(unknown: Sequence[str], suite: str) -> str:
     return "; ".join(parts) + f" (python -m bench.run --suite {suite} --help lists its options)"
 
 
-def _fill(cls: type, given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> Any:
+def fill_options(cls: type, given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> Any:
+    """An options dataclass ``cls`` from the keys of ``base`` (e.g. a config.json) and ``given`` that it has."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in (base or {}).items() if k in names}
     values.update({k: v for k, v in given.items() if k in names})
@@ -139,9 +140,9 @@ def parse(argv: Sequence[str], **suite_kwargs: Any) -> tuple[Suite, CommonOption
                 "(or start a new run with --out)"
             )
         given = {**given, "out": resume}
-    common = _fill(CommonOptions, given, config)
+    common = fill_options(CommonOptions, given, config)
     try:
-        opts = _fill(cls.options, given, config)
+        opts = fill_options(cls.options, given, config)
     except TypeError as exc:
         raise UsageError(f"{Path(resume or '.') / rundir.CONFIG_FILE}: {exc}") from None
     return cls(**suite_kwargs), common, opts, config
@@ -188,16 +189,13 @@ def load_records(
     """The records of ``path`` checked against the run's units (``keys``: key -> unit).
 
     Every line must name a unit of the run, once; a unit whose worker died may be followed by its
-    retry. The last record of each unit is kept. Problems raise :class:`UsageError` with the line.
+    retry. The last record of each unit is kept. Problems raise :class:`UsageError` (or, for a line
+    that is not JSON, :class:`bench.rundir.RunFolderError`) with the line.
     """
     if not path.exists():
         return []
-    try:
-        numbered = rundir.read_jsonl_numbered(path, truncate_cut_line=truncate)
-    except rundir.RunFolderError as exc:
-        raise UsageError(str(exc)) from None
     kept: dict[str, tuple[int, dict]] = {}
-    for lineno, record in numbered:
+    for lineno, record in rundir.read_jsonl_numbered(path, truncate_cut_line=truncate):
         try:
             key = suite.record_key(record)
         except (KeyError, TypeError, ValueError) as exc:
@@ -211,7 +209,7 @@ def load_records(
             raise UsageError(
                 f"{path}: line {lineno}: {suite.unit_noun} {key} does not fit this run: {mismatch}"
             )
-        if key in kept and not kept[key][1].get("stop_reason", "").startswith(WORKER_DIED):
+        if key in kept and not is_error(kept[key][1], WORKER_DIED):
             raise UsageError(
                 f"{path}: line {lineno} repeats {suite.unit_noun} {key} (first at line {kept[key][0]})"
             )
@@ -247,6 +245,7 @@ def summary_of(
         env_steps_per_s=round(steps / unit_time, 2) if unit_time > 0 else None,
         retried_units=sum(int(r.get("attempt", 1)) > 1 for r in records),
     )
+    summary.setdefault("n_errors", sum(map(is_error, records)))
     return summary
 
 
@@ -297,7 +296,7 @@ def main(argv: Sequence[str] | None = None, **suite_kwargs: Any) -> int:
         _print_error(exc)
         return 2
     try:
-        with rundir.locked(out) if resuming else _new_folder(out):
+        with rundir.locked(out) if resuming else rundir.new_run_folder(out):
             code = _run(suite, common, opts, policy, units, keys, positions, out, resuming, argv)
     except (UsageError, rundir.RunFolderError) as exc:
         _close(policy, common)
@@ -342,21 +341,6 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-class _new_folder:  # noqa: N801 - used like a function in a with statement
-    """Create the run folder (marker) and hold its lock."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-
-    def __enter__(self) -> Path:
-        rundir.create_run_folder(self.out)
-        self.lock = rundir.locked(self.out)
-        return self.lock.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.lock.__exit__(*exc)
-
-
 def _close(policy: Any, common: CommonOptions) -> None:
     """``policy.close()``; a failure is reported and never loses the run's results."""
     try:
@@ -379,7 +363,7 @@ def _run(
 ) -> int:
     episodes = out / EPISODES_FILE
     earlier = load_records(suite, common, episodes, keys, truncate=True) if resuming else []
-    done = {suite.record_key(r) for r in earlier if not r.get("stop_reason", "").startswith(WORKER_DIED)}
+    done = {suite.record_key(r) for r in earlier if not is_error(r, WORKER_DIED)}
     attempts = Counter(suite.record_key(r) for r in earlier)
     todo = [u for u in units if suite.unit_key(u) not in done]
     record_keys = {suite.unit_key(u) for u in todo[: common.record]}
@@ -406,7 +390,7 @@ def _run(
         rundir.append_jsonl(episodes, record)
         new.append(record)
         bar.update(1)
-        if common.fail_fast and str(record.get("stop_reason", "")).startswith("error"):
+        if common.fail_fast and is_error(record):
             raise FailFast(f"{suite.unit_noun} {key}: {record['stop_reason']}")
 
     start = time.perf_counter()
@@ -445,8 +429,8 @@ def _run(
         suite.print_tables(summary)
     print(f"{suite.headline(summary)} -> {out / SUMMARY_FILE}")
     suite.finish(opts, out)
-    errors = sum(str(r.get("stop_reason", "")).startswith("error") for r in records)
-    lost = sum(str(r.get("stop_reason", "")).startswith(WORKER_DIED) for r in records)
+    errors = sum(map(is_error, records))
+    lost = sum(is_error(r, WORKER_DIED) for r in records)
     if lost:
         print(
             f"bench.run: warning: {lost} {suite.unit_noun}(s) lost their worker; "

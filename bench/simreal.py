@@ -4,8 +4,9 @@
   rate per policy, simulation first, real world second, in the same policy order.
 - :func:`load_real_results`: a real-world results CSV (``policy,task,success,partial``, one row per
   policy and task; ``results/real/simpler_reference.csv`` holds the numbers SimplerEnv compares against).
-- :func:`load_simpler_run` / :func:`simpler_rows`: a ``bench.run --suite simpler`` run folder, checked,
-  and its per-group or per-task rates with Wilson intervals where the rate is a pooled proportion.
+- :func:`load_simpler_run` / :func:`simpler_rows`: a ``bench.run --suite simpler`` run folder (its
+  summary checked by :class:`bench.suites.simpler.SimplerSuite`) and its per-group or per-task rates
+  with Wilson intervals where the rate is a pooled proportion.
 - :func:`match_policy`, :func:`sim_real_pairs`, :func:`agreement`: pair runs with real-world policies
   and compute the metrics per task group.
 
@@ -18,6 +19,7 @@ import csv
 import io
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.results import RunFormatError, load_run
+from bench import rundir
+from bench.results import SUMMARY_FILE, RunFormatError, load_run
 from bench.stats import wilson_interval
 from bench.suites.simpler import SimplerSuite
 from envs.simpler import FAMILIES as _FAMILIES
@@ -183,70 +186,39 @@ def load_real_results(path: str | Path) -> pd.DataFrame:
 # --- SimplerEnv-style runs -------------------------------------------------------------------------
 
 
-def _rate(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
-
-
-def _optional_rate(value: Any) -> bool:
-    return value is None or _rate(value)
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _check(entry: Mapping, where: str, key: str, check, what: str) -> None:
-    if key not in entry:
-        raise RunFormatError(f"{where}: key {key!r} is missing (expected {what})")
-    if not check(entry[key]):
-        raise RunFormatError(f"{where}: key {key!r} must be {what}, got {entry[key]!r}")
-
-
-def validate_simpler_summary(summary: Mapping, path: str | Path) -> None:
-    """Raise :class:`bench.results.RunFormatError` naming the file and key when a SimplerEnv-style
-    ``summary.json`` is not one or is malformed (``mode``, ``tasks`` with counts and rates, ``groups``)."""
-    if summary.get("suite") != SIMPLER_SUITE:
+def load_simpler_run(path: str | Path) -> dict[str, Any]:
+    """:func:`bench.results.load_run` of a SimplerEnv-style run (its suite checks its summary); a
+    :class:`~bench.results.RunFormatError` for a run of another suite, before that suite's checks."""
+    path = Path(path)
+    summary_path = path if path.name == SUMMARY_FILE else path / SUMMARY_FILE
+    suite = rundir.read_json_object(summary_path).get("suite") if summary_path.is_file() else SIMPLER_SUITE
+    if suite != SIMPLER_SUITE:
         raise RunFormatError(
-            f"{path}: suite {summary.get('suite')!r} is not a SimplerEnv-style run (expected suite "
+            f"{summary_path}: suite {suite!r} is not a SimplerEnv-style run (expected suite "
             f"{SIMPLER_SUITE!r}, written by python -m bench.run --suite simpler)"
         )
-    _check(summary, str(path), "mode", lambda v: v in MODES, f"one of {', '.join(MODES)}")
-    _check(summary, str(path), "tasks", lambda v: isinstance(v, dict) and v, "a non-empty mapping")
-    _check(summary, str(path), "groups", lambda v: isinstance(v, dict) and v, "a non-empty mapping")
-    for task, entry in summary["tasks"].items():
-        where = f"{path}: tasks.{task}"
-        if not isinstance(entry, dict):
-            raise RunFormatError(f"{where}: expected a mapping, got {entry!r}")
-        _check(entry, where, "group", lambda v: v in summary["groups"], "a group listed under 'groups'")
-        _check(entry, where, "trials", _count, "an integer >= 0")
-        _check(entry, where, "successes", lambda v, e=entry: _count(v) and v <= e["trials"], "0..trials")
-        _check(entry, where, "aggregate_rate", _rate, "a rate in [0, 1]")
-        _check(entry, where, "partial_rate", _optional_rate, "a rate in [0, 1] or null")
-        for name, variant in (entry.get("variants") or {}).items():
-            at = f"{where}.variants.{name}"
-            if not isinstance(variant, dict):
-                raise RunFormatError(f"{at}: expected a mapping, got {variant!r}")
-            _check(variant, at, "trials", _count, "an integer >= 0")
-            _check(variant, at, "successes", lambda v, e=variant: _count(v) and v <= e["trials"], "0..trials")
-            _check(variant, at, "in_aggregate", lambda v: isinstance(v, bool), "true or false")
-    for group, entry in summary["groups"].items():
-        where = f"{path}: groups.{group}"
-        if not isinstance(entry, dict):
-            raise RunFormatError(f"{where}: expected a mapping, got {entry!r}")
-        _check(entry, where, "rate", _rate, "a rate in [0, 1]")
-        _check(entry, where, "partial_rate", _optional_rate, "a rate in [0, 1] or null")
-
-
-def load_simpler_run(path: str | Path) -> dict[str, Any]:
-    """:func:`bench.results.load_run` for a SimplerEnv-style run, with its summary checked by
-    :func:`validate_simpler_summary` (a :class:`~bench.results.RunFormatError` otherwise)."""
-    run = load_run(path)
-    validate_simpler_summary(run["summary"], run["path"] / "summary.json")
-    return run
+    return load_run(path)
 
 
 def _family(group: str, entry: Mapping) -> str:
     return entry.get("family") or SIMPLER_GROUPS.get(group, ("?",))[0]
+
+
+def simpler_labels(runs: Sequence[Mapping[str, Any]], scene_set: bool = False) -> list[str]:
+    """Labels of SimplerEnv-style runs: the policy (``scene_set``: with the run's scenes, ``octo
+    (panda)``, as Panda rows are not SimplerEnv's), plus the run folder's name when one label has two
+    runs of the same mode."""
+    names = [run["summary"]["policy"] for run in runs]
+    if scene_set:
+        names = [
+            f"{n} ({run['summary'].get('embodiment', 'panda')})" for n, run in zip(names, runs, strict=True)
+        ]
+    keys = [(name, run["summary"]["mode"]) for name, run in zip(names, runs, strict=True)]
+    count = Counter(keys)
+    return [
+        n if count[n, m] == 1 else f"{n} [{Path(run['path']).name}]"
+        for (n, m), run in zip(keys, runs, strict=True)
+    ]
 
 
 def group_order(groups) -> list[str]:
@@ -282,7 +254,7 @@ def _task_partial(entry: Mapping) -> float | None:
     """Equal-weight mean of the counting variants' partial rates (else the task's own)."""
     variants = (entry.get("variants") or {}).values()
     values = [v.get("partial_rate") for v in variants if v.get("in_aggregate", True)]
-    if values and all(_rate(v) for v in values):
+    if values and all(rundir.is_rate(v) for v in values):
         return float(np.mean(values))
     return entry.get("partial_rate")
 

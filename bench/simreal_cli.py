@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.results import SUMMARY_FILE, RunFormatError, find_runs, load_run
+from bench.results import SUMMARY_FILE, RunFormatError, find_runs
 from bench.simreal import (
     MODES,
     REFERENCE_CSV,
@@ -38,9 +38,9 @@ from bench.simreal import (
     agreement,
     group_order,
     load_real_results,
+    load_simpler_run,
     match_policy,
     sim_real_pairs,
-    validate_simpler_summary,
 )
 
 
@@ -82,14 +82,10 @@ def collect_runs(dirs: Sequence[str | Path], log=print) -> list[dict[str, Any]]:
             raise SimRealError(f"{path}: no run folders (folders with {SUMMARY_FILE}) in it")
         others = 0
         for folder in found:
-            suite = _suite(folder)
-            if suite not in (SIMPLER_SUITE, None):
-                if direct:  # the same message as validate_simpler_summary, before CALVIN's checks
-                    validate_simpler_summary({"suite": suite}, folder / SUMMARY_FILE)
+            if not direct and _suite(folder) not in (SIMPLER_SUITE, None):
                 others += 1
                 continue
-            run = load_run(folder)
-            validate_simpler_summary(run["summary"], run["path"] / SUMMARY_FILE)
+            run = load_simpler_run(folder)
             if run["path"].resolve() not in seen:
                 seen.add(run["path"].resolve())
                 runs.append(run)

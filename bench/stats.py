@@ -5,9 +5,11 @@ All functions are pure and JSON-friendly (plain floats, ints, ``None``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from scipy.stats import binomtest
 
 #: Number of subtasks in a CALVIN chain.
@@ -33,6 +35,13 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
         return 0.0, 1.0
     ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def proportion(successes: int, trials: int, confidence: float = 0.95) -> dict[str, Any]:
+    """``successes``, ``trials``, ``rate`` (None without trials) and the Wilson ``ci_low``, ``ci_high``."""
+    low, high = wilson_interval(successes, trials, confidence)
+    rate = successes / trials if trials else None
+    return {"successes": successes, "trials": trials, "rate": rate, "ci_low": low, "ci_high": high}
 
 
 def _check_completed(completed: Sequence[int], horizon: int) -> list[int]:
@@ -71,6 +80,56 @@ def average_length(completed: Sequence[int], horizon: int = CHAIN_LENGTH) -> flo
     return sum(values) / len(values)
 
 
+def completed_from_rates(success_rates: Sequence[float], n_chains: int) -> list[int]:
+    """Rebuild the per-chain ``completed`` counts (sorted) from success 1..5 in a row and the number of
+    chains: ``round(n * rate_i)`` chains reached at least ``i`` subtasks."""
+    at_least = [n_chains] + [round(r * n_chains) for r in success_rates] + [0]
+    counts = [max(at_least[i] - at_least[i + 1], 0) for i in range(len(at_least) - 1)]
+    return [value for value, count in enumerate(counts) for _ in range(count)]
+
+
+def mean_interval(
+    values: Sequence[float],
+    confidence: float = 0.95,
+    method: str = "bootstrap",
+    resamples: int = 10_000,
+    seed: int = 0,
+    bounds: tuple[float, float] = (0.0, 5.0),
+) -> tuple[float, float]:
+    """Confidence interval of the mean of ``values`` (e.g. CALVIN average length over chains).
+
+    Args:
+        values: One value per chain.
+        confidence: Confidence level.
+        method: ``"bootstrap"`` (percentile bootstrap with ``resamples`` resamples and a fixed
+            ``seed``, so tables are reproducible) or ``"normal"`` (mean +- z * s / sqrt(n), sample
+            standard deviation).
+        bounds: The interval is clipped to these bounds (0..5 for average length).
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` for no values.
+    """
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return math.nan, math.nan
+    alpha = 1.0 - confidence
+    if method == "normal":
+        from scipy.stats import norm
+
+        half = norm.ppf(1 - alpha / 2) * (data.std(ddof=1) / math.sqrt(data.size) if data.size > 1 else 0.0)
+        low, high = data.mean() - half, data.mean() + half
+    elif method == "bootstrap":
+        # Resample the histogram of distinct values: exact for discrete data and cheap for large n.
+        support, counts = np.unique(data, return_counts=True)
+        rng = np.random.default_rng(seed)
+        draws = rng.multinomial(data.size, counts / data.size, size=resamples)
+        means = draws @ support / data.size
+        low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    else:
+        raise ValueError(f"unknown interval method {method!r}: use 'bootstrap' or 'normal'")
+    return float(max(low, bounds[0])), float(min(high, bounds[1]))
+
+
 def chain_trials(tasks: Sequence[str], completed: int, attempted: int) -> list[tuple[str, bool]]:
     """The ``(task, success)`` trials of one chain.
 
@@ -101,18 +160,7 @@ def per_task_table(
         entry = counts.setdefault(task, [0, 0])
         entry[0] += bool(success)
         entry[1] += 1
-    table = {}
-    for task in sorted(counts):
-        k, n = counts[task]
-        low, high = wilson_interval(k, n, confidence)
-        table[task] = {
-            "successes": k,
-            "trials": n,
-            "rate": k / n if n else None,
-            "ci_low": low,
-            "ci_high": high,
-        }
-    return table
+    return {task: proportion(*counts[task], confidence) for task in sorted(counts)}
 
 
 def summarize_chains(records: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> dict[str, Any]:

@@ -11,15 +11,9 @@ import pandas as pd
 import pytest
 
 from bench import leaderboard
-from bench.results import (
-    RunFormatError,
-    completed_from_rates,
-    find_runs,
-    load_run,
-    mean_interval,
-    runs_table,
-)
-from bench.stats import summarize_chains
+from bench import tables as builtin_tables
+from bench.results import RunFormatError, find_runs, load_run, runs_table
+from bench.stats import completed_from_rates, mean_interval, summarize_chains
 
 TASKS = ("open_drawer", "move_slider_left", "turn_on_led", "lift_red_block_table", "place_in_slider")
 
@@ -191,8 +185,8 @@ def test_calvin_table_sorting_and_published_rows(roots: Path) -> None:
     table = tables["calvin"]
     assert list(table["avg_len"]) == sorted(table["avg_len"], reverse=True)
     assert list(table["rank"]) == list(range(1, len(table) + 1))
-    published = table[table["source"] == leaderboard.PUBLISHED]
-    assert len(published) == len(leaderboard.CALVIN_PUBLISHED) == 6
+    published = table[table["source"] == builtin_tables.PUBLISHED]
+    assert len(published) == len(builtin_tables.CALVIN_PUBLISHED) == 6
     gr1 = published[published["policy"] == "GR-1"].iloc[0]
     assert gr1["split"] == "ABC->D" and gr1["avg_len"] == 3.06 and gr1["sr5"] == 0.401
     assert published[["sr1_low", "sr5_high", "avg_len_low", "avg_len_high", "n_chains"]].isna().all().all()
@@ -236,18 +230,28 @@ def test_unknown_suite_is_a_warning_not_a_crash(roots: Path, tmp_path: Path, cap
     assert "warning: no leaderboard table for suite 'simpler_env' (1 run(s))" in capsys.readouterr().err
 
 
-def test_registry_accepts_a_new_suite(roots: Path, monkeypatch) -> None:
-    write_run(roots / "toy", "octo", [1], suite="toy")
-    monkeypatch.setitem(
-        leaderboard.SUITE_TABLES,
-        "toy",
-        leaderboard.SuiteTable("toy", "Toy suite", lambda runs, pub: runs[["policy"]], lambda t: "toy table"),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        tables = leaderboard.build_leaderboards(runs_table(find_runs(roots)))
-    assert list(tables["toy"]["policy"]) == ["octo"]
-    assert "## Toy suite\n\ntoy table" in leaderboard.leaderboard_markdown(tables, ["runs"])
+def test_a_registered_suite_brings_its_own_table(roots: Path) -> None:
+    """The table comes from the suite's module (tests/toy_suite.py), not from a list in bench.leaderboard."""
+    from bench.suites import SUITES, register_suite
+
+    toy = roots / "toy"
+    toy.mkdir()
+    summary = {"suite": "toy", "policy": "octo", "n_games": 4, "wins": 1, "win_rate": 0.25}
+    (toy / "summary.json").write_text(json.dumps(summary))
+    register_suite("toy", "tests.toy_suite:ToySuite")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            built = leaderboard.build_leaderboards(runs_table(find_runs(roots)))
+        assert list(built["toy"]["policy"]) == ["octo"] and list(built["toy"]["win_rate"]) == [0.25]
+        assert "## Toy counting games\n\nCounting games won." in leaderboard.leaderboard_markdown(
+            built, ["runs"]
+        )
+        (toy / "summary.json").write_text(json.dumps({**summary, "wins": 5}))
+        with pytest.raises(RunFormatError, match="key 'wins' must be an integer in 0..4, got 5"):
+            load_run(toy)
+    finally:
+        SUITES.pop("toy")
 
 
 def test_shards_are_left_out_and_notes_shown(roots: Path, tmp_path: Path, capsys) -> None:
@@ -338,7 +342,7 @@ def test_simpler_table_numbers_and_order(simpler_roots: Path) -> None:
     tables = leaderboard.build_leaderboards(runs_table(find_runs(simpler_roots)))
     assert set(tables) == {"calvin", "simpler"}
     table = tables["simpler"]
-    assert list(table.columns) == leaderboard.SIMPLER_COLUMNS
+    assert list(table.columns) == builtin_tables.SIMPLER_COLUMNS
     keys = list(zip(table["group"], table["rank"], table["policy"], strict=True))
     assert keys == [
         ("pick_coke_can", 1, "beta (panda)"),
@@ -402,7 +406,7 @@ def test_simpler_section_absent_without_simpler_runs(roots: Path, tmp_path: Path
     assert leaderboard.main([str(roots), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert "SimplerEnv" not in (tmp_path / "o" / "leaderboard.md").read_text()
     assert not (tmp_path / "o" / "leaderboard_simpler.csv").exists()
-    assert list(leaderboard.build_simpler(pd.DataFrame()).columns) == leaderboard.SIMPLER_COLUMNS
+    assert list(builtin_tables.build_simpler(pd.DataFrame()).columns) == builtin_tables.SIMPLER_COLUMNS
 
 
 def test_simpler_duplicates_and_malformed_runs(simpler_roots: Path, tmp_path: Path) -> None:
@@ -413,7 +417,8 @@ def test_simpler_duplicates_and_malformed_runs(simpler_roots: Path, tmp_path: Pa
     bad.mkdir()
     (bad / "summary.json").write_text(json.dumps({"suite": "simpler", "policy": "delta", "mode": "vm"}))
     with pytest.warns(UserWarning, match="skipped run: .*bad/summary.json: key 'mode'"):
-        table = leaderboard.build_leaderboards(runs_table(find_runs(simpler_roots)))["simpler"]
+        rows = runs_table(find_runs(simpler_roots), on_error="warn")
+    table = leaderboard.build_leaderboards(rows)["simpler"]
     near = table[table["group"] == "move_near"]
     assert list(near["policy"]) == ["beta (panda) [beta_again]", "alpha (panda)", "beta (panda) [beta_vm]"]
     assert "delta" not in set(table["policy"])

@@ -69,7 +69,12 @@ def test_committed_baseline_describes_the_expert_run(expert_baseline):
 def test_expert_with_the_baseline_settings_passes(expert_baseline):
     s = expert_baseline.setting
     current = evaluate_for_regression(
-        "expert", s["suite"], s["scene"], s["chains"]["first"], s["seed"], max_steps=s["max_steps"]
+        "expert",
+        s["suite"],
+        scene=s["scene"],
+        chains=s["chains"]["first"],
+        seed=s["seed"],
+        max_steps=s["max_steps"],
     )
     report = assert_no_regression(current, EXPERT_BASELINE)
     assert report.passed and report.notes == ()  # same recorded settings: nothing to note
@@ -276,14 +281,19 @@ def episode(chain: int, tasks: list[str], completed: int, error: bool = False) -
 TASKS = ["open_drawer", "push_into_drawer", "turn_on_led", "stack_block", "close_drawer"]
 
 
-def test_counts_from_records():
+def test_counts_of_a_calvin_summary_are_those_of_its_records():
+    from bench.stats import summarize_chains
+    from bench.suites import get_suite
+
     records = [episode(0, TASKS, 5), episode(1, TASKS, 2), episode(2, TASKS, 0, error=True)]
-    c = Counts.from_records(records, scene="D")
+    summary = {"suite": "calvin", "scene": "D", **summarize_chains(records), "chain_ids": [0, 1, 2]}
+    c = get_suite("calvin").regression_counts(summary)
     assert c.n_chains == 3 and c.in_a_row == (2, 2, 1, 1, 1) and c.n_errors == 1
     assert c.per_task["open_drawer"] == (2, 3)
     assert c.per_task["turn_on_led"] == (1, 2)
     assert c.per_task["close_drawer"] == (1, 1)
     assert c.avg_len == pytest.approx(7 / 3)
+    assert c.setting == {"suite": "calvin", "scene": "D", "chains": {"source": "official", "first": 3}}
 
 
 # ----------------------------------------------------------------------------- (d) baseline files
@@ -305,6 +315,8 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_episodic_suite_counts_from_a_simpler_run(tmp_path):
+    from bench.suites.simpler import SimplerOptions, SimplerSuite
+
     run = tmp_path / "simpler_run"
     run.mkdir()
     rows = [("put_carrot_on_plate", "base", True), ("put_carrot_on_plate", "lighting_darker", False)]
@@ -314,16 +326,19 @@ def test_episodic_suite_counts_from_a_simpler_run(tmp_path):
         for i, (t, v, ok) in enumerate(rows)
     ]
     (run / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    (run / "summary.json").write_text(
-        json.dumps({"suite": "simpler", "mode": "variant_aggregation", "seed": 0})
-    )
+    suite = SimplerSuite()
+    summary = suite.summarize(SimplerOptions(mode="variant_aggregation"), lines)
+    (run / "summary.json").write_text(json.dumps({"suite": "simpler", "policy": "p", "seed": 0, **summary}))
     c = Counts.from_run_dir(run)
     assert c.in_a_row == () and c.avg_len is None and c.n_chains == 5
-    assert c.per_task == {"move_near": (3, 3), "put_carrot_on_plate": (1, 2)}
+    assert c.per_task == {"move_near": (3, 3), "put_carrot_on_plate": (1, 2)}  # every variant counts
     assert c.metrics() == {"task:move_near": (3, 3), "task:put_carrot_on_plate": (1, 2)}
     assert c.setting["scene"] == "variant_aggregation"  # the mode stands in for the scene
     loaded = Baseline.load(Baseline(c).save(tmp_path / "b.json")).counts
     assert loaded.per_task == c.per_task and loaded.in_a_row == ()
+    (run / "episodes.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    with pytest.raises(BaselineError, match="'n_episodes' says 5 episodes but episodes.jsonl holds 1"):
+        Counts.from_run_dir(run)
 
 
 def _write_baseline(tmp_path: Path, **changes) -> Path:
@@ -347,14 +362,15 @@ def test_load_errors_name_the_file_and_the_key(tmp_path):
     with pytest.raises(BaselineError, match=r"bad\.json: not valid JSON \(line 2"):
         Baseline.load(bad)
     cases = {
-        "missing key 'in_a_row'": {"in_a_row": None},
+        "key 'in_a_row' is missing": {"in_a_row": None},
         "key 'n_chains' must be an integer": {"n_chains": "30"},
         "key 'format' must be": {"format": "something else"},
         "key 'format_version' is 99": {"format_version": 99},
-        "missing key 'scene'": {"scene": None},
+        "key 'suite' is missing": {"suite": None},
+        "key 'scene' must be a string": {"scene": 4},
         r"in_a_row\[0\].*successes <= trials": {"in_a_row": [31, 30, 29, 29, 28]},
         "'per_task' and 'in_a_row' disagree": {"in_a_row": [30, 30, 30, 29, 28]},
-        r"per_task\.open_drawer.*missing key 'trials'": {"per_task": {"open_drawer": {"successes": 1}}},
+        r"per_task\.open_drawer: key 'trials' is missing": {"per_task": {"open_drawer": {"successes": 1}}},
     }
     for message, change in cases.items():
         path = _write_baseline(tmp_path, **change)
@@ -431,4 +447,8 @@ def test_real_bench_run_folder_and_refresh_with_a_policy(tmp_path, capsys):
     assert (refreshed.counts.in_a_row, refreshed.counts.per_task) == (stored.in_a_row, stored.per_task)
     assert refreshed.command.endswith("--out " + str(out))
     assert regression.main(["refresh", "--out", str(out)]) == 2  # neither --policy nor --from-run
-    capsys.readouterr()
+    assert regression.main(["refresh", "--from-run", str(folder), "--chains", "3", "--out", str(out)]) == 2
+    assert "refresh --from-run reads a finished run: drop --chains 3" in capsys.readouterr().err
+    argv = ["refresh", "--policy", "expert", "--shard", "0/2", "--out", str(out)]
+    assert regression.main(argv) == 2
+    assert "writes no run folder: drop --shard" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 Units are numbered counting games: the env's state is a counter that the policy's first action
 value moves; the unit succeeds when the counter passes a seeded target within ``--budget`` steps.
+Declaring its summary checks, columns, regression counts and leaderboard table here gives it
+``bench.regression`` and ``bench.leaderboard`` too.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.engine import Job, env_call
-from bench.suites import CommonOptions, Suite, UsageError, option
+from bench.engine import BasePlayer, Job, env_call
+from bench.rundir import is_int, require
+from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, option
 from bench.video import VideoRecorder
-from policies.base import check_action
 
 
 @dataclass
@@ -44,19 +46,13 @@ class CounterEnv:
 
 
 @dataclass(frozen=True)
-class ToyPlayer:
+class ToyPlayer(BasePlayer):
     seed: int
     budget: int
     video_dir: str | None = None
 
     def open(self) -> CounterEnv:
         return CounterEnv()
-
-    def check_action(self, action: Any, source: str) -> np.ndarray:
-        return check_action(action, source=source)
-
-    def failed(self, job: Job, reason: str, progress: list[int]) -> dict:
-        return {**self.new_record(job), "steps": sum(progress), "stop_reason": reason}
 
     def new_record(self, job: Job) -> dict:
         return {"game": job.unit, "success": False, "steps": 0, "stop_reason": "budget"}
@@ -75,6 +71,19 @@ class ToyPlayer:
                 if done:
                     rec["success"], rec["stop_reason"] = True, "success"
                     break
+
+
+def toy_table(rows: Any, include_published: bool) -> Any:
+    """The leaderboard: one row per run, best win rate first."""
+    columns = ["policy", "n_games", "win_rate", "run"]
+    return rows.reindex(columns=columns).sort_values("win_rate", ascending=False).reset_index(drop=True)
+
+
+def toy_markdown(table: Any) -> str:
+    from bench.tables import markdown_table
+
+    shown = table.assign(win_rate=table["win_rate"].map("{:.3f}".format))[["policy", "n_games", "win_rate"]]
+    return "Counting games won.\n\n" + markdown_table(shown, ["l", "r", "r"])
 
 
 class ToySuite(Suite):
@@ -103,7 +112,25 @@ class ToySuite(Suite):
 
     def summarize(self, opts: ToyOptions, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         wins = sum(r["success"] for r in records)
-        return {"n_games": len(records), "win_rate": wins / len(records) if records else None}
+        return {"n_games": len(records), "wins": wins, "win_rate": wins / len(records) if records else None}
 
     def headline(self, summary: Mapping[str, Any]) -> str:
         return f"win rate {summary['win_rate']:.3f} over {summary['n_games']} games"
+
+    def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:
+        n = require(summary, "n_games", path, lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        require(summary, "wins", path, lambda v: is_int(v) and 0 <= v <= n, f"an integer in 0..{n}")
+
+    def run_columns(self, run: Mapping[str, Any], ci_method: str) -> dict[str, Any]:
+        return {"n_games": run["summary"]["n_games"], "win_rate": run["summary"]["win_rate"]}
+
+    def regression_counts(self, summary: Mapping[str, Any]) -> Any:
+        from bench.regression.counts import Counts, run_setting
+
+        games = (summary["wins"], summary["n_games"])
+        return Counts(
+            summary["n_games"], (), {"count_up": games}, summary.get("n_errors", 0), run_setting(summary)
+        )
+
+    def leaderboard_table(self) -> LeaderboardTable:
+        return LeaderboardTable("Toy counting games", toy_table, toy_markdown)

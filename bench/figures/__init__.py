@@ -21,27 +21,24 @@ Each figure is written as PDF (TrueType fonts embedded) and PNG (300 dpi), sized
   ``python -m bench.simreal``), group success in sim vs real, MMRV and Pearson r per group in the legend
   (:func:`plot_simpler_sim_vs_real`).
 
-Figures whose inputs are absent are skipped with a one-line message (the SimplerEnv ones are only
-attempted when SimplerEnv-style runs are found). Uses matplotlib's object API
-(:class:`matplotlib.figure.Figure`), never pyplot, so it does not touch the global backend.
-
-Modules: :mod:`bench.figures.common` (style, saving, labels), :mod:`bench.figures.calvin`,
-:mod:`bench.figures.training`, :mod:`bench.figures.simpler`; every name is re-exported here.
+Each suite draws its own (:meth:`bench.suites.Suite.figures`: :func:`bench.figures.calvin.calvin_figures`,
+:func:`bench.figures.simpler.simpler_figures`). Figures whose inputs are absent are skipped with a
+one-line message (the SimplerEnv ones are only attempted when SimplerEnv-style runs are found). Uses
+matplotlib's object API (:class:`matplotlib.figure.Figure`), never pyplot, so it does not touch the
+global backend. Modules: :mod:`bench.figures.common` (style, saving, labels), ``calvin``, ``simpler``,
+``training``; the plotting functions are re-exported here.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from bench.figures.calvin import (
-    STRUCTURE_ORDER,
-    _structure_key,
     calvin_task_order,
     design_grid,
     per_task_frame,
@@ -49,63 +46,26 @@ from bench.figures.calvin import (
     plot_success_curve,
     plot_task_heatmap,
 )
-from bench.figures.common import (
-    _LABEL_SPOTS,
-    COLUMN_WIDTH_IN,
-    FORMATS,
-    NO_DATA_COLOR,
-    PALETTE,
-    STYLE,
-    _cycle,
-    _new_figure,
-    _shorten,
-    _slug,
-    _text_color,
-    place_point_labels,
-    run_labels,
-    save_figure,
-    short_names,
-)
+from bench.figures.common import FORMATS, run_labels, short_names
 from bench.figures.simpler import (
-    MODE_TITLES,
     plot_sim_vs_real,
     plot_simpler_sim_vs_real,
     plot_simpler_tasks,
-    simpler_labels,
     simpler_sim_real_frame,
     simpler_task_frame,
 )
-from bench.figures.training import NON_CURVE_KEYS, _ema, plot_training_curves, training_keys
-from bench.results import find_runs, find_train_logs, is_shard, load_run, load_train_log, run_row
-from bench.simreal import (
-    FAMILIES,
-    MODES,
-    REFERENCE_CSV,
-    load_real_results,
-    mmrv,
-    pearson_r,
-    validate_simpler_summary,
-)
-from bench.suites import scoring_of
+from bench.figures.training import plot_training_curves, training_keys
+from bench.results import find_runs, find_train_logs, is_shard, load_run, load_train_log
+from bench.simreal import REFERENCE_CSV
+from bench.simreal_cli import parse_names
+from bench.suites import find_suite, suite_names
 
 __all__ = [
-    "COLUMN_WIDTH_IN",
-    "FORMATS",
-    "MODE_TITLES",
-    "NON_CURVE_KEYS",
-    "NO_DATA_COLOR",
-    "PALETTE",
-    "STRUCTURE_ORDER",
-    "STYLE",
     "calvin_task_order",
     "design_grid",
     "main",
     "make_figures",
-    "mmrv",
-    "parse_args",
-    "pearson_r",
     "per_task_frame",
-    "place_point_labels",
     "plot_design_grid",
     "plot_sim_vs_real",
     "plot_simpler_sim_vs_real",
@@ -114,55 +74,11 @@ __all__ = [
     "plot_task_heatmap",
     "plot_training_curves",
     "run_labels",
-    "save_figure",
     "short_names",
-    "simpler_labels",
     "simpler_sim_real_frame",
     "simpler_task_frame",
     "training_keys",
 ]
-#: Private helpers kept importable from ``bench.figures`` as before the split into a package.
-_COMPAT = (_LABEL_SPOTS, _cycle, _ema, _new_figure, _shorten, _structure_key, _text_color)
-
-
-def _simpler_figures(
-    runs: Sequence[dict],
-    out: Path,
-    formats: Sequence[str],
-    real_results: str | Path,
-    names: Mapping[str, str] | None,
-    log,
-) -> list[Path]:
-    """``simpler_tasks_<family>`` and ``sim_vs_real_simpler_<mode>`` from loaded SimplerEnv-style runs."""
-    written: list[Path] = []
-    frame = simpler_task_frame(runs)
-    for family in [*FAMILIES, *sorted(set(frame["family"]) - set(FAMILIES))]:
-        if (frame["family"] == family).any():
-            written += plot_simpler_tasks(
-                frame, out / f"simpler_tasks_{family}", family=family, formats=formats
-            )
-    real = load_real_results(real_results)
-    for mode in MODES:
-        stem = f"sim_vs_real_simpler_{mode}"
-        of_mode = [run for run in runs if run["summary"]["mode"] == mode]
-        if not of_mode:
-            continue
-        pairs = simpler_sim_real_frame(of_mode, real, names, log=lambda m, s=stem: log(f"{s}: {m}"))
-        if pairs.empty:
-            log(f"{stem}: skipped (no task group with 2 or more runs matched to policies of {real_results})")
-            continue
-        written += plot_simpler_sim_vs_real(pairs, out / stem, formats=formats)
-    return written
-
-
-def _parse_names(items: Sequence[str]) -> dict[str, str]:
-    names = {}
-    for item in items:
-        key, sep, policy = item.partition("=")
-        if not sep or not key.strip() or not policy.strip():
-            raise ValueError(f"--name {item!r}: expected DIR=POLICY, e.g. runs/octo=Octo-base")
-        names[key.strip()] = policy.strip()
-    return names
 
 
 def make_figures(
@@ -196,48 +112,18 @@ def make_figures(
     shards = [run for run in loaded if is_shard(run)]
     if shards:
         log(f"left out {len(shards)} shard run(s); figures use merged runs (python -m bench.merge)")
-    calvin = [run for run in loaded if scoring_of(run["summary"]["suite"]) == "chains" and not is_shard(run)]
-    simpler = []
-    for run in loaded:
-        if scoring_of(run["summary"]["suite"]) == "episodes" and not is_shard(run):
-            try:
-                validate_simpler_summary(run["summary"], run["path"] / "summary.json")
-            except ValueError as exc:
-                log(f"skipped run: {exc}")
-                continue
-            simpler.append(run)
-    drawn = ("chains", "episodes")
-    others = sorted(
-        {run["summary"]["suite"] for run in loaded if scoring_of(run["summary"]["suite"]) not in drawn}
-    )
+    whole = [run for run in loaded if not is_shard(run)]
+    options = {"formats": formats, "log": log, "published": published, "real_results": real_results}
+    drawn = set()
+    for name in suite_names():
+        of_suite = [run for run in whole if run["summary"]["suite"] == name]
+        figures = find_suite(name).figures(of_suite, out, names=names, **options)
+        if figures is not None:
+            drawn.add(name)
+            written += figures
+    others = sorted({run["summary"]["suite"] for run in whole} - drawn)
     if others:
         log(f"no figures for suite(s) {', '.join(others)} yet; their runs are left out")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = pd.DataFrame([run_row(run) for run in calvin])
-
-    if calvin:
-        pub = None
-        if published:
-            from bench.leaderboard import calvin_published_rows
-
-            pub = calvin_published_rows()
-        written += plot_success_curve(table, out / "success_in_a_row", published=pub, formats=formats)
-        per_task = per_task_frame(calvin, run_labels(table))
-        if per_task.empty:
-            log("task_success_heatmap: skipped (no per_task table in the CALVIN-style runs)")
-        else:
-            written += plot_task_heatmap(per_task, out / "task_success_heatmap", formats=formats)
-        design = table.dropna(subset=["backbone", "structure"]) if "backbone" in table else table.iloc[0:0]
-        if design.empty:
-            log("design_grid_avg_len: skipped (no run records 'backbone' and 'structure')")
-        else:
-            groups = list(design.groupby(["split", "scene"], dropna=False))
-            for (split, scene), group in groups:
-                suffix = "" if len(groups) == 1 else "_" + _slug(f"{'' if split != split else split}_{scene}")
-                written += plot_design_grid(group, out / f"design_grid_avg_len{suffix}", formats=formats)
-    else:
-        log("success_in_a_row, task_success_heatmap, design_grid_avg_len: skipped (no CALVIN-style runs)")
 
     logs = {}
     paths = find_train_logs(roots)
@@ -251,9 +137,6 @@ def make_figures(
         written += plot_training_curves(logs, out / "training_curves", smooth=smooth, formats=formats)
     else:
         log("training_curves: skipped (no train_log.jsonl or train_log.csv below the roots)")
-
-    if simpler:
-        written += _simpler_figures(simpler, out, formats, real_results, names, log)
 
     if simreal is not None:
         written += plot_sim_vs_real(pd.read_csv(simreal), out / "sim_vs_real", formats=formats)
@@ -304,10 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             simreal=args.simreal,
             smooth=args.smooth,
             real_results=args.real_results,
-            names=_parse_names(args.name),
+            names=parse_names(args.name),
             log=lambda message: print(f"bench.figures: {message}", file=sys.stderr),
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # SimRealError (a bad --name) is a ValueError
         print(f"bench.figures: error: {exc}", file=sys.stderr)
         return 1
     if not written:

@@ -1,12 +1,13 @@
 """CALVIN-style figures: success vs instructions in a row, the per-task heatmap and the backbone x
-structure design grid."""
+structure design grid (:func:`calvin_figures` draws all three for the CALVIN suite)."""
 
 from __future__ import annotations
 
 import math
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -22,6 +23,7 @@ from bench.figures.common import (
     _cycle,
     _new_figure,
     _shorten,
+    _slug,
     _text_color,
     run_labels,
     save_figure,
@@ -244,3 +246,44 @@ def plot_design_grid(
         bar.set_label("average length" if value == "avg_len" else value.replace("_", " "))
         bar.outline.set_linewidth(0.4)
         return save_figure(fig, stem, formats)
+
+
+# --- all of them -----------------------------------------------------------------------------------
+
+
+def calvin_figures(
+    runs: Sequence[Mapping],
+    out: Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    log: Callable[[str], None] = print,
+    published: bool = False,
+    **_: object,
+) -> list[Path]:
+    """``success_in_a_row``, ``task_success_heatmap`` and ``design_grid_avg_len[_<split>_<scene>]`` of
+    loaded CALVIN-style runs; a figure without inputs is skipped with a one-line ``log``."""
+    from bench.results import run_row
+    from bench.tables import calvin_published_rows
+
+    if not runs:
+        log("success_in_a_row, task_success_heatmap, design_grid_avg_len: skipped (no CALVIN-style runs)")
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = pd.DataFrame([run_row(run) for run in runs])
+    pub = calvin_published_rows() if published else None
+    written = plot_success_curve(table, out / "success_in_a_row", published=pub, formats=formats)
+    per_task = per_task_frame(runs, run_labels(table))
+    if per_task.empty:
+        log("task_success_heatmap: skipped (no per_task table in the CALVIN-style runs)")
+    else:
+        written += plot_task_heatmap(per_task, out / "task_success_heatmap", formats=formats)
+    design = table.dropna(subset=["backbone", "structure"]) if "backbone" in table else table.iloc[0:0]
+    if design.empty:
+        log("design_grid_avg_len: skipped (no run records 'backbone' and 'structure')")
+        return written
+    groups = list(design.groupby(["split", "scene"], dropna=False))
+    for (split, scene), group in groups:
+        suffix = "" if len(groups) == 1 else "_" + _slug(f"{'' if split != split else split}_{scene}")
+        written += plot_design_grid(group, out / f"design_grid_avg_len{suffix}", formats=formats)
+    return written

@@ -4,8 +4,7 @@ with SimplerEnv's agreement metrics (MMRV, Pearson r) in the legend."""
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,18 @@ from bench.figures.common import (
     save_figure,
 )
 from bench.simreal import (
+    FAMILIES,
     FAMILY_TITLES,
     MODES,
+    REFERENCE_CSV,
     SIMPLER_TASKS,
     group_order,
+    load_real_results,
     match_policy,
     mmrv,
     pearson_r,
     sim_real_pairs,
+    simpler_labels,
     simpler_rows,
 )
 
@@ -113,17 +116,6 @@ def plot_sim_vs_real(
 
 
 # --- (f) SimplerEnv per-task bars ------------------------------------------------------------------
-
-
-def simpler_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Legend labels of SimplerEnv-style runs: the policy, plus the run folder's name when one policy
-    has two runs of the same mode."""
-    keys = [(run["summary"]["policy"], run["summary"]["mode"]) for run in runs]
-    count = Counter(keys)
-    return [
-        policy if count[policy, mode] == 1 else f"{policy} [{Path(run['path']).name}]"
-        for (policy, mode), run in zip(keys, runs, strict=True)
-    ]
 
 
 def simpler_task_frame(
@@ -267,3 +259,40 @@ def plot_simpler_sim_vs_real(
         m, r = np.mean(per_group, axis=0)
         title = f"mean of {len(per_group)} groups: MMRV {m:.3f}, Pearson r {r:.2f}"
     return plot_sim_vs_real(frame, stem, formats, title=title, policy_markers=True)
+
+
+# --- all of them -----------------------------------------------------------------------------------
+
+
+def simpler_figures(
+    runs: Sequence[Mapping[str, Any]],
+    out: Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    log: Callable[[str], None] = print,
+    real_results: str | Path = REFERENCE_CSV,
+    names: Mapping[str, str] | None = None,
+    **_: object,
+) -> list[Path]:
+    """``simpler_tasks_<family>`` and ``sim_vs_real_simpler_<mode>`` of loaded SimplerEnv-style runs,
+    matched to the policies of the real-world results CSV ``real_results`` (``names``: run folder or its
+    name -> policy); a scatter without two matched policies in a group is skipped with a ``log`` line."""
+    written: list[Path] = []
+    frame = simpler_task_frame(runs)
+    for family in [*FAMILIES, *sorted(set(frame["family"]) - set(FAMILIES))]:
+        if (frame["family"] == family).any():
+            written += plot_simpler_tasks(
+                frame, out / f"simpler_tasks_{family}", family=family, formats=formats
+            )
+    real = load_real_results(real_results)
+    for mode in MODES:
+        stem = f"sim_vs_real_simpler_{mode}"
+        of_mode = [run for run in runs if run["summary"]["mode"] == mode]
+        if not of_mode:
+            continue
+        pairs = simpler_sim_real_frame(of_mode, real, names, log=lambda m, s=stem: log(f"{s}: {m}"))
+        if pairs.empty:
+            log(f"{stem}: skipped (no task group with 2 or more runs matched to policies of {real_results})")
+            continue
+        written += plot_simpler_sim_vs_real(pairs, out / stem, formats=formats)
+    return written

@@ -7,8 +7,8 @@ not on sampling noise. Use it inside your own pytest tests::
 
     from bench.regression import assert_no_regression, evaluate_for_regression
 
-    def test_my_policy_did_not_regress():
-        counts = evaluate_for_regression("mypkg.policy:MyPolicy", scene="D", chains=50, seed=0)
+    def test_my_policy_did_not_regress():  # any suite with regression counts; options are the suite's
+        counts = evaluate_for_regression("mypkg.policy:MyPolicy", "calvin", scene="D", chains=50, seed=0)
         assert_no_regression(counts, "results/baselines/my_policy_D.json")
 
     def test_stored_run_did_not_regress():  # a folder written by python -m bench.run
@@ -21,7 +21,10 @@ Command line::
     python -m bench.regression refresh --from-run RUN_DIR --out FILE   # baseline of a stored run
     python -m bench.regression check RUN_DIR --baseline FILE           # exit 1 on a drop, else 0
 
-Exit codes: 0 no regression (or baseline written), 1 a significant drop, 2 bad input.
+``refresh --policy`` takes the options of ``python -m bench.run`` for the suite (``--suite``,
+``--seed``, ``--workers`` and the suite's own). Every suite whose module declares
+:meth:`~bench.suites.Suite.regression_counts` gets regression checks. Exit codes: 0 no regression (or
+baseline written), 1 a significant drop, 2 bad input.
 
 Metrics: ``in_a_row_i`` (chains with at least ``i`` consecutive successes out of all chains, CALVIN's
 "i tasks in a row", ``i = 1..5``) and ``task:NAME`` (successes out of attempts of one task), the latter
@@ -61,6 +64,7 @@ the randomness (another seed, physics or scheduling differences).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -86,7 +90,6 @@ from bench.regression.counts import (
     SettingMismatch,
     chain_selection,
 )
-from bench.suites import scoring_of
 
 # ----------------------------------------------------------------------------- running and asserting
 
@@ -94,64 +97,47 @@ from bench.suites import scoring_of
 def evaluate_for_regression(
     policy_spec: Any,
     suite: str = "calvin",
-    scene: str = "D",
-    chains: int | Sequence[int] = 30,
+    *,
     seed: int = 0,
     workers: int = 1,
-    *,
-    max_steps: int = 360,
-    **engine_kwargs: Any,
+    suite_kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Counts:
-    """Evaluate a policy on official chains and return its :class:`Counts` (with the setting).
+    """Play a suite's units with a policy in this process (no run folder); return their :class:`Counts`.
 
     Args:
         policy_spec: A spec for :func:`policies.registry.make_policy` (``"expert"``,
             ``"package.module:Class"``) or a :class:`policies.base.Policy` instance.
-        chains: The first ``N`` official chains, or a list of official chain ids.
-        engine_kwargs: Passed to :func:`bench.calvin_eval.evaluate_chains` (e.g. ``make_env``).
+        options: The suite's options (CALVIN: ``scene="D"``, ``chains=30`` for the first N official
+            chains, ``chain_ids="3,7,9"``, ``max_steps=360``).
+        workers: Env worker processes; the policy answers them from this process.
+        suite_kwargs: Keywords for the suite's constructor (test doubles, e.g. CALVIN's ``make_env``).
     """
-    from bench.calvin_eval import evaluate_chains
-    from bench.suites.calvin import SCENES, load_calvin_chains
+    from bench.engine import Job, run_units
+    from bench.session import summary_of
+    from bench.suites import CommonOptions, UsageError, get_suite
     from policies.registry import make_policy
 
-    if scoring_of(suite) != "chains":
-        raise ValueError(f"evaluate_for_regression plays chains of 5 instructions; suite {suite!r} has none")
-    if scene not in SCENES:
-        raise ValueError(f"unknown scene {scene!r} for suite {suite}; valid: {', '.join(SCENES)}")
-    pool = load_calvin_chains(None, 0)
-    ids = list(range(chains)) if isinstance(chains, int) else [int(i) for i in chains]
-    if not ids or any(not 0 <= i < len(pool) for i in ids):
-        raise ValueError(
-            f"chains must select 1..{len(pool)} official chains (ids 0..{len(pool) - 1}), got {chains!r}"
-        )
-    if isinstance(policy_spec, str):
-        policy, name, owned = make_policy(policy_spec), policy_spec, True
-    else:
-        policy, owned = policy_spec, False
-        name = f"{type(policy).__module__}:{type(policy).__qualname__}"
+    owned = isinstance(policy_spec, str)
+    name = policy_spec if owned else f"{type(policy_spec).__module__}:{type(policy_spec).__qualname__}"
+    played = get_suite(suite, **(suite_kwargs or {}))
+    common = CommonOptions(policy=name, suite=suite, seed=seed, workers=workers)
     try:
-        records = evaluate_chains(
-            policy,
-            [pool[i] for i in ids],
-            scene=scene,
-            seed=seed,
-            workers=workers,
-            max_steps=max_steps,
-            policy_name=name,
-            **engine_kwargs,
-        )
+        opts = played.options(**options)
+    except TypeError as exc:
+        raise UsageError(f"suite {suite}: {exc}") from None
+    played.check(opts, common)
+    units = played.plan(opts, common)
+    policy = make_policy(policy_spec) if owned else policy_spec
+    try:
+        played.check_policy(opts, common, policy)
+        player = played.player(opts, common, policy, None)
+        jobs = [Job(position, unit) for position, unit in enumerate(units)]
+        records = run_units(policy, jobs, player, workers=workers, policy_name=name)
     finally:
         if owned:
             policy.close()
-    return Counts.from_records(
-        records,
-        suite=suite,
-        scene=scene,
-        policy=name,
-        seed=seed,
-        max_steps=max_steps,
-        chains=chain_selection("official", ids),
-    )
+    return played.regression_counts(summary_of(played, opts, common, records, 0.0))
 
 
 def _load_current(run_or_counts: Any) -> Counts:
@@ -161,13 +147,11 @@ def _load_current(run_or_counts: Any) -> Counts:
         return run_or_counts.counts
     if isinstance(run_or_counts, (str, Path)):
         return Counts.from_run_dir(run_or_counts)
-    if isinstance(run_or_counts, Sequence):
-        return Counts.from_records(run_or_counts)
-    raise TypeError(f"expected Counts, a run folder or episode records, got {type(run_or_counts).__name__}")
+    raise TypeError(f"expected Counts, a Baseline or a run folder, got {type(run_or_counts).__name__}")
 
 
 def assert_no_regression(
-    run_or_counts: Counts | str | Path | Sequence[Mapping[str, Any]],
+    run_or_counts: Counts | Baseline | str | Path,
     baseline_path: str | Path | Baseline,
     alpha: float = DEFAULT_ALPHA,
     **compare_kwargs: Any,
@@ -175,8 +159,8 @@ def assert_no_regression(
     """Fail (``AssertionError`` with the report table) if the run dropped significantly below the
     baseline; return the report otherwise. Call it inside a pytest test.
 
-    ``run_or_counts``: :class:`Counts` (e.g. from :func:`evaluate_for_regression`), a run folder of
-    ``python -m bench.run``, or a list of episode records. ``compare_kwargs`` go to :func:`compare`.
+    ``run_or_counts``: :class:`Counts` (e.g. from :func:`evaluate_for_regression`) or a run folder of
+    ``python -m bench.run``. ``compare_kwargs`` go to :func:`compare`.
     """
     baseline = baseline_path if isinstance(baseline_path, Baseline) else Baseline.load(baseline_path)
     report = compare(_load_current(run_or_counts), baseline, alpha, **compare_kwargs)
@@ -206,18 +190,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.ArgumentDefaultsHelpFormatter
     ref = sub.add_parser(
-        "refresh", help="run a policy (or read a run) and write a baseline", formatter_class=fmt
+        "refresh",
+        help="run a policy (or read a run) and write a baseline",
+        formatter_class=fmt,
+        epilog="With --policy, the other options are those of python -m bench.run for the suite "
+        "(--suite, --seed, --workers and the suite's own: CALVIN's --scene, --chains, --chain-ids, "
+        "--max-steps, ...); python -m bench.run --suite NAME --help lists them.",
     )
     ref.add_argument("--out", required=True, help="baseline file to write (JSON)")
     ref.add_argument("--policy", help="policy spec (registered name, NAME:ARG or package.module:Class)")
     ref.add_argument("--from-run", help="take the counts of this bench.run folder instead of running")
-    ref.add_argument("--suite", default="calvin", help="benchmark suite")
-    ref.add_argument("--scene", default="D", help="scene")
-    ref.add_argument("--chains", type=int, default=30, help="evaluate the first N official chains")
-    ref.add_argument("--chain-ids", help="comma-separated official chain ids instead of the first N")
-    ref.add_argument("--seed", type=int, default=0, help="run seed")
-    ref.add_argument("--workers", type=int, default=1, help="parallel env worker processes")
-    ref.add_argument("--max-steps", type=int, default=360, help="step budget of each subtask")
     chk = sub.add_parser("check", help="compare a bench.run folder with a baseline", formatter_class=fmt)
     chk.add_argument("run_dir", help="folder written by python -m bench.run")
     chk.add_argument("--baseline", required=True, help="baseline file")
@@ -228,24 +210,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _refresh(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _refresh_counts(args: argparse.Namespace, run_options: list[str]) -> Counts:
+    """The counts of ``refresh``: of a stored run, or of the policy played with bench.run's options."""
+    from bench.session import parse
+    from bench.suites import UsageError
+
     if (args.policy is None) == (args.from_run is None):
-        raise BaselineError("refresh needs exactly one of --policy SPEC and --from-run RUN_DIR")
+        raise UsageError("refresh needs exactly one of --policy SPEC and --from-run RUN_DIR")
     if args.from_run is not None:
-        counts = Counts.from_run_dir(args.from_run)
-    else:
-        if args.chain_ids:
-            try:
-                chains: int | list[int] = [int(p) for p in args.chain_ids.split(",") if p.strip()]
-            except ValueError:
-                raise BaselineError(
-                    f"--chain-ids must be comma-separated integers, got {args.chain_ids!r}"
-                ) from None
-        else:
-            chains = args.chains
-        counts = evaluate_for_regression(
-            args.policy, args.suite, args.scene, chains, args.seed, args.workers, max_steps=args.max_steps
+        if run_options:
+            raise UsageError(f"refresh --from-run reads a finished run: drop {' '.join(run_options)}")
+        return Counts.from_run_dir(args.from_run)
+    suite, common, opts, _ = parse([*run_options, "--policy", args.policy])
+    folder_options = [f"--{k}" for k in ("resume", "shard", "ray", "record") if getattr(common, k)]
+    if folder_options:
+        raise UsageError(
+            f"refresh plays in this process and writes no run folder: drop {', '.join(folder_options)}"
         )
+    options = dataclasses.asdict(opts)
+    return evaluate_for_regression(
+        args.policy, suite.name, seed=common.seed, workers=common.workers, **options
+    )
+
+
+def _refresh(args: argparse.Namespace, run_options: list[str], argv: Sequence[str]) -> int:
+    counts = _refresh_counts(args, run_options)
     out = Path(args.out)
     previous = None
     if out.exists():
@@ -267,10 +256,13 @@ def _refresh(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry; returns the exit code (0 ok, 1 regression, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command == "check":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "refresh":
-            return _refresh(args, argv)
+            return _refresh(args, rest, argv)
         report = compare(
             Counts.from_run_dir(args.run_dir),
             Baseline.load(args.baseline),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from scipy.stats import boschloo_exact, fisher_exact
 
@@ -237,35 +237,23 @@ def compare(
     notes = _setting_notes(current, base)
     base_metrics, cur_metrics = base.metrics(), current.metrics()
     names = list(base_metrics) + [m for m in cur_metrics if m not in base_metrics]
-    rows: list[dict[str, Any]] = []
+    results = []
     for metric in names:
         b, c = base_metrics.get(metric, (0, 0)), cur_metrics.get(metric, (0, 0))
-        row = {"metric": metric, "baseline": b, "current": c, "p_value": None, "test": None}
+        p, test, verdict = None, None, ""
         if b[1] == 0 or c[1] == 0:
-            row["verdict"] = "no trials on a side"
+            verdict = "no trials on a side"
         elif metric.startswith("task:") and min(b[1], c[1]) < min_task_trials:
-            row["verdict"] = f"< {min_task_trials} trials"
+            verdict = f"< {min_task_trials} trials"
         else:
-            row["p_value"], row["test"] = drop_pvalue(*b, *c, method=method)
-        rows.append(row)
-    tested = [r for r in rows if r["p_value"] is not None]
-    pvals = [r["p_value"] for r in tested]
-    adjusted = holm_adjust(pvals) if correction == "holm" else pvals
-    for r, p_adj in zip(tested, adjusted, strict=True):
-        r["p_adjusted"] = p_adj
-        r["verdict"] = "DROP" if p_adj <= alpha else "ok"
-    results = tuple(
-        MetricResult(
-            r["metric"],
-            r["baseline"],
-            r["current"],
-            r["p_value"],
-            r.get("p_adjusted"),
-            r["test"],
-            r["verdict"],
+            p, test = drop_pvalue(*b, *c, method=method)
+        results.append(MetricResult(metric, b, c, p, None, test, verdict))
+    tested = [i for i, r in enumerate(results) if r.tested]
+    pvals = [results[i].p_value for i in tested]
+    for i, p_adj in zip(tested, holm_adjust(pvals) if correction == "holm" else pvals, strict=True):
+        results[i] = dataclasses.replace(
+            results[i], p_adjusted=p_adj, verdict="DROP" if p_adj <= alpha else "ok"
         )
-        for r in rows
-    )
     # Tested rows and chain metrics first (the table), untested task rows last (one summary line).
     order = sorted(results, key=lambda r: (not (r.tested or r.metric.startswith("in_a_row")),))
     return RegressionReport(tuple(order), alpha, correction, tuple(notes), name)

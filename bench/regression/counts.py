@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.suites import scoring_of
+from bench.rundir import is_int, require
 
 #: Subtasks per CALVIN chain: the ``in_a_row`` metrics are ``1..HORIZON``.
 HORIZON = 5
@@ -27,8 +27,8 @@ MUST_MATCH = ("suite", "scene", "max_steps")
 MAY_DIFFER = ("policy", "seed", "chains")
 
 
-class BaselineError(ValueError):
-    """A baseline or run file is missing, unreadable or malformed; the message names file and key."""
+#: A baseline or run file is missing, unreadable or malformed; the message names the file and the key.
+BaselineError = rundir.RunFolderError
 
 
 class SettingMismatch(ValueError):
@@ -59,10 +59,11 @@ class Counts:
     """Success counts of one evaluation.
 
     Attributes:
-        n_chains: Number of chains evaluated.
-        in_a_row: ``in_a_row[i - 1]`` = number of chains with at least ``i`` consecutive successes.
+        n_chains: Number of units evaluated (chains, or episodes and trials of suites without chains).
+        in_a_row: ``in_a_row[i - 1]`` = number of chains with at least ``i`` consecutive successes
+            (empty for suites without chains).
         per_task: ``{task: (successes, trials)}``.
-        n_errors: Chains stopped by an error (env or policy raised); they count as failures.
+        n_errors: Units stopped by an error (env or policy raised); they count as failures.
         setting: What produced the counts: ``suite``, ``scene``, ``policy``, ``seed``, ``max_steps``,
             ``chains`` (``{"source": "official", "first": N}`` or ``{"source": ..., "ids": [...]}``).
             Missing keys are not compared.
@@ -108,32 +109,12 @@ class Counts:
         return out
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]], **setting: Any) -> Counts:
-        """Counts of episode records (``bench.calvin_eval.evaluate_chains`` / ``episodes.jsonl`` lines:
-        keys ``tasks``, ``completed``, ``steps``, ``stop_reason``)."""
-        from bench.stats import chain_trials
-
-        records = list(records)
-        completed = [int(r["completed"]) for r in records]
-        per_task: dict[str, list[int]] = {}
-        for r in records:
-            for task, ok in chain_trials(r["tasks"], r["completed"], len(r["steps"])):
-                entry = per_task.setdefault(task, [0, 0])
-                entry[0] += ok
-                entry[1] += 1
-        return cls(
-            n_chains=len(records),
-            in_a_row=tuple(sum(c >= i for c in completed) for i in range(1, HORIZON + 1)),
-            per_task={t: (k, n) for t, (k, n) in per_task.items()},
-            n_errors=sum(str(r.get("stop_reason", "")).startswith("error:") for r in records),
-            setting=setting,
-        )
-
-    @classmethod
     def from_run_dir(cls, path: str | Path) -> Counts:
-        """Counts of a folder written by ``python -m bench.run``: ``summary.json`` (required: it marks
-        a finished run and gives the settings) and ``episodes.jsonl`` (the exact per-chain results;
-        without it the counts are rebuilt from the summary's rates and per-task table)."""
+        """Counts of a folder written by ``python -m bench.run``: its suite's
+        :meth:`~bench.suites.Suite.regression_counts` of ``summary.json`` (required: it marks a finished
+        run), checked against ``episodes.jsonl`` where there is one (one record per unit)."""
+        from bench.suites import check_summary
+
         run_dir = Path(path)
         if not run_dir.is_dir():
             raise BaselineError(f"{run_dir}: not a run folder (no such directory)")
@@ -142,64 +123,24 @@ class Counts:
             raise BaselineError(
                 f"{summary_path}: missing; the run did not finish (resume it with python -m bench.run --resume)"
             )
-        summary = _read_json(summary_path)
-        if not isinstance(summary, dict):
-            raise BaselineError(f"{summary_path}: must hold a JSON object, got {type(summary).__name__}")
-        if scoring_of(summary.get("suite")) == "episodes":
-            return _simpler_counts(run_dir, summary)
-        episodes_path = run_dir / "episodes.jsonl"
-        setting = _summary_setting(summary)
-        if not episodes_path.exists():
-            return _counts_from_summary(summary, summary_path, setting)
-        records = _read_jsonl(episodes_path)
-        records.sort(key=lambda r: (r.get("position", r.get("chain", 0)), r.get("chain", 0)))
-        ids = [r.get("chain") for r in records]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
-            raise BaselineError(f"{episodes_path}: chain(s) {dup[:10]} appear more than once")
-        n = _get(summary, "n_chains", summary_path, int)
-        if n != len(records):
-            raise BaselineError(
-                f"{summary_path}: key 'n_chains' says {n} chains but {episodes_path.name} holds {len(records)}"
-            )
+        summary = rundir.read_json_object(summary_path)
+        suite = check_summary(summary, summary_path)
+        if suite is None:
+            raise BaselineError(f"{summary_path}: suite {summary['suite']!r} is not a registered suite")
+        episodes, count_key = run_dir / "episodes.jsonl", f"n_{suite.unit_noun}s"
         try:
-            setting["chains"] = chain_selection(setting.pop("_source"), ids)
-            return cls.from_records(records, **setting)
+            if episodes.exists() and count_key in summary:
+                units = {suite.record_key(r) for r in rundir.read_jsonl(episodes)}
+                if len(units) != summary[count_key]:
+                    raise BaselineError(
+                        f"{summary_path}: key {count_key!r} says {summary[count_key]} {suite.unit_noun}s "
+                        f"but {episodes.name} holds {len(units)}"
+                    )
+            return suite.regression_counts(summary)
+        except rundir.RunFolderError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise BaselineError(
-                f"{episodes_path}: malformed episode record: {type(exc).__name__}: {exc}"
-            ) from None
-
-
-def _simpler_counts(run_dir: Path, summary: Mapping[str, Any]) -> Counts:
-    """Counts of a SimplerEnv-style run: per task, successes over all its episodes (every variant).
-
-    Episodes take the place of chains and there are no in-a-row metrics; the mode plays the part
-    of the scene (a baseline of visual matching is not compared with variant aggregation).
-    """
-    episodes_path = run_dir / "episodes.jsonl"
-    if not episodes_path.exists():
-        raise BaselineError(
-            f"{episodes_path}: missing; a SimplerEnv-style run's counts come from its episodes"
-        )
-    records = _read_jsonl(episodes_path)
-    per_task: dict[str, list[int]] = {}
-    try:
-        for r in records:
-            entry = per_task.setdefault(str(r["task"]), [0, 0])
-            entry[0] += bool(r["success"])
-            entry[1] += 1
-    except (KeyError, TypeError) as exc:
-        raise BaselineError(f"{episodes_path}: malformed episode record: {exc}") from None
-    setting = {"suite": str(summary["suite"]), "scene": str(summary.get("mode", "visual_matching"))}
-    setting.update({k: summary[k] for k in ("policy", "seed") if k in summary})
-    return Counts(
-        n_chains=len(records),
-        in_a_row=(),
-        per_task={t: (k, n) for t, (k, n) in per_task.items()},
-        n_errors=sum(str(r.get("stop_reason", "")).startswith("error") for r in records),
-        setting=setting,
-    )
+            raise BaselineError(f"{run_dir}: malformed run: {type(exc).__name__}: {exc}") from None
 
 
 def chain_selection(source: str, ids: Sequence[int]) -> dict[str, Any]:
@@ -210,66 +151,22 @@ def chain_selection(source: str, ids: Sequence[int]) -> dict[str, Any]:
     return {"source": source, "ids": ids}
 
 
-def _summary_setting(summary: Mapping[str, Any]) -> dict[str, Any]:
-    setting = {k: summary[k] for k in ("suite", "scene", "policy", "seed", "max_steps") if k in summary}
-    setting["_source"] = summary.get("chains_source", "official")
-    if summary.get("shard"):
-        setting["shard"] = summary["shard"]
-    return setting
-
-
-def _counts_from_summary(summary: Mapping[str, Any], where: Path, setting: dict[str, Any]) -> Counts:
-    n = _get(summary, "n_chains", where, int)
-    rates = _get(summary, "success_rates", where, list)
-    per_task = _get(summary, "per_task", where, dict)
-    source = setting.pop("_source")
-    if "chain_ids" in summary:
-        setting["chains"] = chain_selection(source, summary["chain_ids"])
-    try:
-        return Counts(
-            n_chains=n,
-            in_a_row=tuple(round(float(r) * n) for r in rates),
-            per_task={t: (row["successes"], row["trials"]) for t, row in per_task.items()},
-            n_errors=int(summary.get("n_errors", 0)),
-            setting=setting,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BaselineError(f"{where}: malformed summary: {type(exc).__name__}: {exc}") from None
+def run_setting(summary: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """What produced a run's counts: suite, policy, seed and shard of its summary, and ``keys``."""
+    names = ("suite", "policy", "seed", *keys, "shard")
+    return {k: summary[k] for k in names if summary.get(k) is not None}
 
 
 # ----------------------------------------------------------------------------- files
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return rundir.read_json(path)
-    except rundir.RunFolderError as exc:
-        raise BaselineError(str(exc)) from None
+_KINDS = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    try:
-        return rundir.read_jsonl(path)
-    except rundir.RunFolderError as exc:
-        raise BaselineError(str(exc)) from None
-
-
-_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
-
-
-def _get(data: Mapping[str, Any], key: str, where: Path | str, kind: type, default: Any = ...) -> Any:
-    """``data[key]`` checked to be of ``kind``; errors name the file and the key."""
-    if key not in data:
-        if default is not ...:
-            return default
-        raise BaselineError(f"{where}: missing key {key!r}")
-    value = data[key]
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if default is not ... and value is None:
-        return None
-    if not ok:
-        raise BaselineError(f"{where}: key {key!r} must be {_TYPE_NAMES[kind]}, got {value!r}")
-    return value
+def _field(data: Mapping[str, Any], key: str, where: Any, kind: type, optional: bool = False) -> Any:
+    """``data[key]`` checked to be of ``kind`` (``optional``: may be missing or null)."""
+    check = is_int if kind is int else lambda v: isinstance(v, kind)
+    return require(data, key, where, check, _KINDS[kind], optional=optional)
 
 
 @dataclass(frozen=True)
@@ -281,7 +178,7 @@ class Baseline:
         {
           "format": "robovlm-bench/regression-baseline",
           "format_version": 1,
-          "suite": "calvin", "scene": "D",          # must match the run checked against it
+          "suite": "calvin", "scene": "D",          # must match (scene: SimplerEnv's mode; optional)
           "max_steps": 360,                          # must match (null: not compared)
           "policy": "expert",                        # policy spec (informational)
           "seed": 0,                                 # run seed (informational)
@@ -357,45 +254,37 @@ class Baseline:
                 f"{where}: no such baseline file; create it with "
                 f"python -m bench.regression refresh --policy SPEC --out {where}"
             )
-        data = _read_json(where)
+        data = rundir.read_json(where)
         if not isinstance(data, dict):
             raise BaselineError(f"{where}: a baseline must be a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT:
             raise BaselineError(f"{where}: key 'format' must be {FORMAT!r}, got {data.get('format')!r}")
-        version = _get(data, "format_version", where, int)
+        version = _field(data, "format_version", where, int)
         if version != FORMAT_VERSION:
             raise BaselineError(
                 f"{where}: key 'format_version' is {version}; this bench.regression reads version "
                 f"{FORMAT_VERSION} (refresh the baseline)"
             )
-        setting = {
-            "suite": _get(data, "suite", where, str),
-            "scene": _get(data, "scene", where, str),
-            "max_steps": _get(data, "max_steps", where, int, None),
-            "policy": _get(data, "policy", where, str, None),
-            "seed": _get(data, "seed", where, int, None),
-            "chains": _get(data, "chains", where, dict, None),
-        }
-        n_chains = _get(data, "n_chains", where, int)
-        in_a_row = _get(data, "in_a_row", where, list)
-        per_task_raw = _get(data, "per_task", where, dict)
+        setting = {"suite": _field(data, "suite", where, str)}
+        for key, kind in (
+            ("scene", str),
+            ("max_steps", int),
+            ("policy", str),
+            ("seed", int),
+            ("chains", dict),
+        ):
+            setting[key] = _field(data, key, where, kind, optional=True)
+        n_chains, in_a_row = _field(data, "n_chains", where, int), _field(data, "in_a_row", where, list)
+        n_errors = _field(data, "n_errors", where, int, optional=True) or 0
         per_task = {}
-        for task, row in per_task_raw.items():
-            key = f"per_task.{task}"
+        for task, row in _field(data, "per_task", where, dict).items():
+            at = f"{where}: per_task.{task}"
             if not isinstance(row, dict):
-                raise BaselineError(f"{where}: key {key!r} must be an object with successes and trials")
-            per_task[task] = (
-                _get(row, "successes", f"{where}: {key}", int),
-                _get(row, "trials", f"{where}: {key}", int),
-            )
+                raise BaselineError(f"{at}: must be an object with successes and trials")
+            per_task[task] = (_field(row, "successes", at, int), _field(row, "trials", at, int))
         try:
-            counts = Counts(
-                n_chains=n_chains,
-                in_a_row=tuple(in_a_row),
-                per_task=per_task,
-                n_errors=_get(data, "n_errors", where, int, 0) or 0,
-                setting={k: v for k, v in setting.items() if v is not None},
-            )
+            setting = {k: v for k, v in setting.items() if v is not None}
+            counts = Counts(n_chains, tuple(in_a_row), per_task, n_errors, setting)
         except ValueError as exc:
             raise BaselineError(f"{where}: {exc}") from None
         if counts.in_a_row and per_task and sum(k for k, _ in per_task.values()) != sum(counts.in_a_row):
@@ -403,11 +292,8 @@ class Baseline:
                 f"{where}: keys 'per_task' and 'in_a_row' disagree: the tasks' successes sum to "
                 f"{sum(k for k, _ in per_task.values())}, the chains completed {sum(counts.in_a_row)} subtasks"
             )
-        return cls(
-            counts,
-            version=_get(data, "version", where, str, None),
-            git_commit=_get(data, "git_commit", where, str, None),
-            created=_get(data, "created", where, str, None),
-            command=_get(data, "command", where, str, None),
-            path=where,
-        )
+        stamps = {
+            k: _field(data, k, where, str, optional=True)
+            for k in ("version", "git_commit", "created", "command")
+        }
+        return cls(counts, **stamps, path=where)

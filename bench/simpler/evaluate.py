@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.engine import Job, UnitGenerator, env_call, play_unit
+from bench.engine import BasePlayer, Job, UnitGenerator, env_call, play_unit
 from bench.video import VideoRecorder
 from envs.simpler.tasks import FAMILIES, TASKS
 
@@ -93,7 +93,7 @@ class _OneEnv:
 
 
 @dataclass(frozen=True)
-class EpisodePlayer:
+class EpisodePlayer(BasePlayer):
     """The :class:`bench.engine.Player` of SimplerEnv episodes (picklable)."""
 
     seed: int
@@ -131,9 +131,6 @@ class EpisodePlayer:
             "stop_reason": "step_limit",
             "seed": key.seed(self.seed),
         }
-
-    def failed(self, job: Job, reason: str, progress: list[int]) -> dict:
-        return {**self.new_record(job), "steps": sum(progress), "stop_reason": reason}
 
     def play(self, envs: Any, job: Job, rec: dict) -> UnitGenerator:
         key = job.unit

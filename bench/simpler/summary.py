@@ -7,23 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.stats import wilson_interval
+from bench.engine import is_error
+from bench.stats import proportion
 from envs.simpler.tasks import GROUPS, TASKS
 from envs.simpler.variants import VARIANTS
 
 
 def _counts(records: Sequence[Mapping[str, Any]], family: str) -> dict[str, Any]:
     n = len(records)
-    k = sum(bool(r["success"]) for r in records)
-    low, high = wilson_interval(k, n) if n else (0.0, 1.0)
-    out: dict[str, Any] = {
-        "successes": k,
-        "trials": n,
-        "rate": k / n if n else None,
-        "ci_low": low,
-        "ci_high": high,
-        "partial_rate": None,
-    }
+    out = {**proportion(sum(bool(r["success"]) for r in records), n), "partial_rate": None}
     if family == "bridge" and n:
         out["partial_rate"] = sum(bool(r.get("partial")) for r in records) / n
     return out
@@ -79,5 +71,5 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "groups": groups,
         "overall": _mean([g["rate"] for g in groups.values()]),
         "n_episodes": len(records),
-        "n_errors": sum(str(r.get("stop_reason", "")).startswith("error") for r in records),
+        "n_errors": sum(map(is_error, records)),
     }

@@ -2,10 +2,11 @@
 
 A suite is one module that declares a :class:`Suite` subclass: its options (a dataclass, so that
 ``python -m bench.run --suite X --help`` shows X's own), its units of work with stable keys, how to
-play one unit (a :class:`bench.engine.Player`), how to summarise the records and print them. The
-run folder, resume, shards, workers, Ray, fail-fast, videos and provenance live once in
-:mod:`bench.session` and work for every suite. A new suite is one module plus one line in
-:data:`SUITES` (or a :func:`register_suite` call).
+play one unit (a :class:`bench.engine.Player`), how to summarise the records and print them, and how
+its stored runs are read: summary checks, columns, regression counts, leaderboard table, figures.
+The run folder, resume, shards, workers, Ray, fail-fast, videos and provenance live once in
+:mod:`bench.session`; results, regression, leaderboard and figures ask the suite. A new suite is one
+module plus one line in :data:`SUITES` (or a :func:`register_suite` call).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench.engine import Player
+from bench.rundir import require
+
+if TYPE_CHECKING:
+    from bench.regression.counts import Counts
 
 
 class UsageError(ValueError):
@@ -74,6 +79,18 @@ class CommonOptions:
 RESUMABLE = ("workers", "ray", "quiet", "record", "fail_fast")
 
 
+@dataclass(frozen=True)
+class LeaderboardTable:
+    """A suite's section of ``bench.leaderboard`` (see :meth:`Suite.leaderboard_table`)."""
+
+    title: str
+    #: ``build(rows, include_published)``: the suite's rows of :func:`bench.results.runs_table` -> its
+    #: table (written to ``leaderboard_<suite>.csv``), best first
+    build: Callable[[Any, bool], Any]
+    #: ``markdown(table)``: the section's text (explanation and Markdown table)
+    markdown: Callable[[Any], str]
+
+
 class Suite(ABC):
     """One benchmark suite. Subclasses set the class attributes and implement the methods."""
 
@@ -86,10 +103,6 @@ class Suite(ABC):
     unit_noun: ClassVar[str] = "unit"
     #: Whether units may run in worker processes and on Ray (False: one env, in this process).
     parallel: ClassVar[bool] = True
-    #: The shape of the suite's summary, which readers of results (tables, figures, regression
-    #: counts) go by: ``"chains"`` (success i in a row), ``"episodes"`` (per task and variant),
-    #: ``"trials"`` (per task), or the suite's own name when no reader knows it.
-    scoring: ClassVar[str] = "custom"
 
     def check(self, opts: Any, common: CommonOptions) -> None:  # noqa: B027 - optional hook
         """Reject bad option values with :class:`UsageError` (after the dataclass is filled in)."""
@@ -153,6 +166,35 @@ class Suite(ABC):
         """Options that must agree between shards merged by ``bench.merge`` (all of the suite's)."""
         return tuple(f.name for f in dataclasses.fields(self.options))
 
+    # --- stored runs: bench.results, bench.regression, bench.leaderboard, bench.figures
+
+    def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`bench.rundir.RunFolderError` naming ``path`` and the key when the suite's part
+        of a stored ``summary.json`` is malformed (:func:`bench.rundir.require` does)."""
+
+    def read_details(self, run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """Entries :func:`bench.results.load_run` adds to a loaded run (e.g. CALVIN's per-chain
+        ``completed``); a ``warnings`` list joins the run's warnings."""
+        return {}
+
+    def run_columns(self, run: Mapping[str, Any], ci_method: str) -> dict[str, Any]:
+        """The suite's columns in :func:`bench.results.runs_table` (``ci_method``: bootstrap or normal)."""
+        return {}
+
+    def regression_counts(self, summary: Mapping[str, Any]) -> Counts:
+        """What ``bench.regression`` compares with a baseline: the success counts of a checked summary."""
+        raise UsageError(f"suite {self.name} declares no regression counts (Suite.regression_counts)")
+
+    def leaderboard_table(self) -> LeaderboardTable | None:
+        """The suite's section of ``bench.leaderboard``; None: its runs are left out with a warning."""
+        return None
+
+    def figures(self, runs: Sequence[Mapping[str, Any]], out: Path, **options: Any) -> list[Path] | None:
+        """Draw the figures of loaded whole runs of the suite (maybe none) into ``out``; None: the suite
+        has no figures. ``options``: ``formats``, ``log`` and those of ``bench.figures`` (``published``,
+        ``real_results``, ``names``)."""
+        return None
+
 
 #: Suite name -> "module:Class". Modules are imported only when their suite is used.
 SUITES: dict[str, str] = {
@@ -173,19 +215,41 @@ def suite_names() -> list[str]:
     return list(SUITES)
 
 
+def load_object(spec: str, what: str) -> Any:
+    """What a ``package.module:name`` spec names; :class:`UsageError` naming ``what`` otherwise."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise UsageError(f"{what} must look like package.module:name, got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"{what} {spec!r} cannot be loaded: {exc}") from None
+
+
 def suite_class(name: str) -> type[Suite]:
     """The class of suite ``name``; an unknown name raises :class:`UsageError` with the valid ones."""
     if name not in SUITES:
         raise UsageError(f"unknown suite {name!r}; valid: {', '.join(SUITES)}")
-    module, _, cls = SUITES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def scoring_of(name: Any) -> str | None:
-    """:attr:`Suite.scoring` of suite ``name``; None for a name no registered suite has."""
-    return suite_class(name).scoring if isinstance(name, str) and name in SUITES else None
+    return load_object(SUITES[name], f"suite {name}")
 
 
 def get_suite(name: str, **kwargs: Any) -> Suite:
     """An instance of suite ``name`` (``kwargs`` go to its constructor, e.g. test doubles)."""
     return suite_class(name)(**kwargs)
+
+
+def find_suite(name: Any) -> Suite | None:
+    """An instance of the registered suite ``name``; None for a name no registered suite has."""
+    return get_suite(name) if isinstance(name, str) and name in SUITES else None
+
+
+def check_summary(summary: Mapping[str, Any], path: Path) -> Suite | None:
+    """Check a stored ``summary.json`` (string ``suite`` and ``policy``, then what its suite checks)
+    and return its suite (None for an unregistered one); :class:`bench.rundir.RunFolderError` names
+    the file and the key."""
+    for key in ("suite", "policy"):
+        require(summary, key, path, lambda v: isinstance(v, str) and bool(v), "a non-empty string")
+    suite = find_suite(summary["suite"])
+    if suite is not None:
+        suite.validate_summary(summary, path)
+    return suite

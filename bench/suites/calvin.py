@@ -7,11 +7,13 @@ reproduction in ``envs.calvin``; see :data:`bench.calvin_eval.ENV_BACKENDS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bench import rundir
 from bench.calvin_eval import (
     ENV_BACKENDS,
     CalvinEnvFactory,
@@ -23,8 +25,12 @@ from bench.calvin_eval import (
     chain_units,
 )
 from bench.engine import Player
-from bench.suites import CommonOptions, Suite, UsageError, option
+from bench.rundir import is_int, is_number, is_rate, require
+from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, option
 from envs.calvin.backends import check_backend
+
+if TYPE_CHECKING:
+    from bench.regression.counts import Counts
 
 SCENES = ("A", "B", "C", "D")
 OFFICIAL_CHAINS = 1000
@@ -84,12 +90,29 @@ def parse_chain_ids(text: str) -> list[int]:
     return ids
 
 
+def _is_cis(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 5
+        and all(isinstance(ci, list) and len(ci) == 2 and all(is_number(v) for v in ci) for ci in value)
+    )
+
+
+def _is_per_task(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(e, dict)
+        and is_int(e.get("successes"))
+        and is_int(e.get("trials"))
+        and 0 <= e["successes"] <= e["trials"]
+        for e in value.values()
+    )
+
+
 class CalvinSuite(Suite):
     name = "calvin"
     description = "5-instruction chains on a PyBullet reproduction of CALVIN's play table"
     options = CalvinOptions
     unit_noun = "chain"
-    scoring = "chains"
 
     def __init__(
         self,
@@ -215,3 +238,87 @@ class CalvinSuite(Suite):
         print(rates.to_string(float_format="%.3f"))
         print("\nper task")
         print(per_task.to_string(float_format="%.3f"))
+
+    def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:
+        require(summary, "n_chains", path, lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        rates = "a list of 5 numbers in [0, 1]"
+        require(
+            summary,
+            "success_rates",
+            path,
+            lambda v: isinstance(v, list) and len(v) == 5 and all(map(is_rate, v)),
+            rates,
+        )
+        require(summary, "avg_len", path, lambda v: is_number(v) and 0 <= v <= 5, "a number in [0, 5]")
+        require(summary, "success_rates_ci", path, _is_cis, "a list of 5 [low, high] pairs", optional=True)
+        per_task = "a mapping task -> {successes, trials, ...} with 0 <= successes <= trials"
+        require(summary, "per_task", path, _is_per_task, per_task, optional=True)
+
+    def read_details(self, run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+        """``completed`` per chain from episodes.jsonl, checked against the summary; else (with a
+        warning when the file disagrees) rebuilt from the summary's success rates."""
+        from bench.stats import completed_from_rates
+
+        n, episodes = summary["n_chains"], run_dir / "episodes.jsonl"
+        derived = completed_from_rates(summary["success_rates"], n)
+        if not episodes.is_file():
+            return {"completed": derived}
+        try:
+            completed = [int(r["completed"]) for r in rundir.read_jsonl(episodes)]
+        except (rundir.RunFolderError, KeyError, TypeError, ValueError) as exc:
+            reason = f"key 'completed' missing in a line ({exc})" if isinstance(exc, KeyError) else str(exc)
+            return {
+                "completed": derived,
+                "warnings": [f"{episodes}: {reason}; using the summary's success rates"],
+            }
+        if len(completed) == n and math.isclose(sum(completed) / n, summary["avg_len"]):
+            return {"completed": completed}
+        warning = (
+            f"{episodes}: {len(completed)} chains do not match {run_dir / 'summary.json'} "
+            f"(n_chains {n}, avg_len {summary['avg_len']}); using the summary's success rates"
+        )
+        return {"completed": derived, "warnings": [warning]}
+
+    def run_columns(self, run: Mapping[str, Any], ci_method: str) -> dict[str, Any]:
+        from bench.stats import mean_interval, success_rates_ci
+
+        summary, config = run["summary"], run["config"]
+        row: dict[str, Any] = {
+            "scene": summary.get("scene", config.get("scene")),
+            "env": summary.get("env", config.get("env", "ours")),
+            "n_chains": summary["n_chains"],
+        }
+        cis = summary.get("success_rates_ci") or success_rates_ci(run["completed"])
+        for i, (rate, (low, high)) in enumerate(zip(summary["success_rates"], cis, strict=True), 1):
+            row[f"sr{i}"], row[f"sr{i}_low"], row[f"sr{i}_high"] = rate, low, high
+        row["avg_len"] = summary["avg_len"]
+        row["avg_len_low"], row["avg_len_high"] = mean_interval(run["completed"], method=ci_method)
+        for key in ("chains_source", "max_steps"):
+            row[key] = summary.get(key, config.get(key))
+        missing = summary.get("missing_chains")
+        row["missing_chains"] = len(missing) if isinstance(missing, list) else missing
+        return row
+
+    def regression_counts(self, summary: Mapping[str, Any]) -> Counts:
+        """Chains with >= 1..5 in a row and per-task counts (exact: rates times chains), in its setting
+        (scene and step budget must match a baseline's; chains: ``{"source", "first" or "ids"}``)."""
+        from bench.regression.counts import Counts, chain_selection, run_setting
+
+        n, setting = summary["n_chains"], run_setting(summary, "scene", "max_steps")
+        if "chain_ids" in summary:
+            setting["chains"] = chain_selection(
+                summary.get("chains_source", "official"), summary["chain_ids"]
+            )
+        per_task = {t: (e["successes"], e["trials"]) for t, e in summary["per_task"].items()}
+        in_a_row = tuple(round(float(r) * n) for r in summary["success_rates"])
+        return Counts(n, in_a_row, per_task, int(summary.get("n_errors", 0)), setting)
+
+    def leaderboard_table(self) -> LeaderboardTable:
+        from bench.tables import CALVIN_TABLE
+
+        return CALVIN_TABLE
+
+    def figures(self, runs: Sequence[Mapping[str, Any]], out: Path, **options: Any) -> list[Path]:
+        from bench.figures.calvin import calvin_figures
+
+        return calvin_figures(runs, out, **options)

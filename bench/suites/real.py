@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.engine import Player
-from bench.suites import CommonOptions, Suite, UsageError, option
+from bench.rundir import is_int, require
+from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, load_object, option
+
+if TYPE_CHECKING:
+    from bench.regression.counts import Counts
 
 
 @dataclass
@@ -32,7 +36,7 @@ class _Factory:
     what: str
 
     def __call__(self) -> Any:
-        from bench.real import ConsoleOperator, load_object
+        from bench.real import ConsoleOperator
 
         if self.what == "--operator" and self.spec == "console":
             return ConsoleOperator()
@@ -44,12 +48,9 @@ class RealSuite(Suite):
     description = "operator-in-the-loop trials on your own robot, behind a Gymnasium adapter"
     options = RealOptions
     unit_noun = "trial"
-    scoring = "trials"
     parallel = False
 
     def check(self, opts: RealOptions, common: CommonOptions) -> None:
-        from bench.real import load_object
-
         if opts.env is None or opts.tasks is None:
             raise UsageError("suite real needs --env package.module:factory and --tasks FILE.json")
         if opts.trials < 1 or opts.max_steps < 1:
@@ -58,12 +59,9 @@ class RealSuite(Suite):
             raise UsageError(
                 "suite real records no videos (the robot's adapter has no render): drop --record"
             )
-        try:
-            load_object(opts.env, "--env")
-            if opts.operator != "console":
-                load_object(opts.operator, "--operator")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        load_object(opts.env, "--env")
+        if opts.operator != "console":
+            load_object(opts.operator, "--operator")
 
     def plan(self, opts: RealOptions, common: CommonOptions) -> list[Any]:
         from bench.real import read_tasks, trial_units
@@ -93,3 +91,30 @@ class RealSuite(Suite):
 
     def headline(self, summary: Mapping[str, Any]) -> str:
         return f"success {summary['success_rate']:.3f} over {summary['n_trials']} trials"
+
+    def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:
+        require(summary, "n_trials", path, lambda v: is_int(v) and v >= 0, "an integer >= 0")
+        require(summary, "per_task", path, lambda v: isinstance(v, dict), "a mapping task -> counts")
+
+    def run_columns(self, run: Mapping[str, Any], ci_method: str) -> dict[str, Any]:
+        summary = run["summary"]
+        low, high = (summary.get("success_rate_ci") or [None, None])[:2]
+        return {
+            "n_trials": summary["n_trials"],
+            "success_rate": summary.get("success_rate"),
+            "success_rate_low": low,
+            "success_rate_high": high,
+        }
+
+    def regression_counts(self, summary: Mapping[str, Any]) -> Counts:
+        from bench.regression.counts import Counts, run_setting
+
+        per_task = {t: (e["successes"], e["trials"]) for t, e in summary["per_task"].items()}
+        return Counts(
+            summary["n_trials"], (), per_task, int(summary.get("n_errors", 0)), run_setting(summary)
+        )
+
+    def leaderboard_table(self) -> LeaderboardTable:
+        from bench.tables import REAL_TABLE
+
+        return REAL_TABLE

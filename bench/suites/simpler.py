@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.engine import Player
-from bench.suites import CommonOptions, Suite, UsageError, option
+from bench.rundir import RunFolderError, is_int, is_rate, require
+from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, option
+
+if TYPE_CHECKING:
+    from bench.regression.counts import Counts
 
 
 @dataclass
@@ -34,7 +38,8 @@ class SimplerOptions:
     embodiment: str = option(
         "panda",
         "panda: our offline primitive scenes on a Panda (not SimplerEnv-comparable); simpler: "
-        "SimplerEnv's own robots, scanned objects and real overlays (the Bridge tasks on the WidowX so far)",
+        "SimplerEnv's own robots, scanned objects and real overlays (Bridge on the WidowX, the RT-1 tasks on "
+        "the Google robot)",
     )
     real_results: str | None = option(
         None, "CSV of real-world success rates: print MMRV and Pearson r afterwards"
@@ -99,6 +104,22 @@ def check_simpler_embodiment(opts: SimplerOptions) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _is_count(value: Any) -> bool:
+    return is_int(value) and value >= 0
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise RunFolderError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _check_cell(entry: Mapping[str, Any], where: str) -> None:
+    """``trials`` and ``successes`` (0..trials) of a task or one of its variants."""
+    require(entry, "trials", where, _is_count, "an integer >= 0")
+    require(entry, "successes", where, lambda v: _is_count(v) and v <= entry["trials"], "0..trials")
+
+
 class SimplerSuite(Suite):
     name = "simpler"
     description = (
@@ -106,7 +127,6 @@ class SimplerSuite(Suite):
     )
     options = SimplerOptions
     unit_noun = "episode"
-    scoring = "episodes"
 
     def check(self, opts: SimplerOptions, common: CommonOptions) -> None:
         tasks, _ = resolve(opts)
@@ -218,3 +238,55 @@ class SimplerSuite(Suite):
             simreal_cli.main(
                 ["--runs", str(out.parent), "--real-results", opts.real_results, "--mode", opts.mode]
             )
+
+    def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:
+        from envs.simpler import MODES
+
+        optional_rate = "a rate in [0, 1] or null"
+        require(summary, "mode", path, lambda v: v in MODES, f"one of {', '.join(MODES)}")
+        for key in ("tasks", "groups"):
+            require(summary, key, path, lambda v: isinstance(v, dict) and bool(v), "a non-empty mapping")
+        for task, entry in summary["tasks"].items():
+            where = f"{path}: tasks.{task}"
+            entry = _mapping(entry, where)
+            require(entry, "group", where, lambda v: v in summary["groups"], "a group listed under 'groups'")
+            _check_cell(entry, where)
+            require(entry, "aggregate_rate", where, is_rate, "a rate in [0, 1]")
+            require(entry, "partial_rate", where, lambda v: v is None or is_rate(v), optional_rate)
+            for name, variant in (entry.get("variants") or {}).items():
+                at = f"{where}.variants.{name}"
+                _check_cell(_mapping(variant, at), at)
+                require(variant, "in_aggregate", at, lambda v: isinstance(v, bool), "true or false")
+        for group, entry in summary["groups"].items():
+            where = f"{path}: groups.{group}"
+            entry = _mapping(entry, where)
+            require(entry, "rate", where, is_rate, "a rate in [0, 1]")
+            require(entry, "partial_rate", where, lambda v: v is None or is_rate(v), optional_rate)
+
+    def regression_counts(self, summary: Mapping[str, Any]) -> Counts:
+        """Per task, successes over all its episodes (every variant); episodes stand in for chains and
+        the mode for the scene (a visual-matching baseline is not compared with variant aggregation)."""
+        from bench.regression.counts import Counts, run_setting
+
+        per_task = {}
+        for task, entry in summary["tasks"].items():
+            cells = (entry.get("variants") or {task: entry}).values()
+            per_task[task] = (sum(c["successes"] for c in cells), sum(c["trials"] for c in cells))
+        n = sum(trials for _, trials in per_task.values())
+        return Counts(
+            n,
+            (),
+            per_task,
+            int(summary.get("n_errors", 0)),
+            {**run_setting(summary), "scene": summary["mode"]},
+        )
+
+    def leaderboard_table(self) -> LeaderboardTable:
+        from bench.tables import SIMPLER_TABLE
+
+        return SIMPLER_TABLE
+
+    def figures(self, runs: Sequence[Mapping[str, Any]], out: Path, **options: Any) -> list[Path]:
+        from bench.figures.simpler import simpler_figures
+
+        return simpler_figures(runs, out, **options) if runs else []
