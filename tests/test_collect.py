@@ -15,17 +15,10 @@ import numpy as np
 import pytest
 
 from policies.base import Policy
-from trainer.collect import (
-    CollectArgs,
-    TargetDrift,
-    absolute_from_relative,
-    collect,
-    main,
-    plan_slot,
-    policy_turns,
-)
+from trainer.collect import CollectArgs, collect, main, plan_slot
 from trainer.data.stats import read_stats
 from trainer.data.store import EpisodeStore
+from trainer.recorder import TargetDrift, absolute_from_relative, policy_turns
 
 SMALL = ["--static-size", "32", "--gripper-size", "16", "--chain-pool", "200", "--quiet"]
 SCALE = np.array([0.02] * 3 + [0.05] * 3)

@@ -12,9 +12,10 @@ import pytest
 import trainer.train
 from tests.test_collect import OBS_KEYS, labels_from, replay_expert
 from tests.trainer_helpers import TINY, make_tiny_data
-from trainer.collect import CollectArgs, absolute_from_relative, collect, policy_turns
+from trainer.collect import CollectArgs, collect
 from trainer.dagger import main as dagger_main
 from trainer.data.store import EpisodeStore
+from trainer.recorder import absolute_from_relative, policy_turns
 from trainer.train import main as train_main
 
 BASE = "trainer/configs/base.json"
