@@ -39,7 +39,14 @@ def state_checkpoint(tiny_data, tmp_path_factory) -> Path:
     from trainer.train import main as train_main
 
     out = tmp_path_factory.mktemp("ck")
-    args = ["--config", "trainer/configs/kosmos_ph_lstm.json", f"data.path={tiny_data}", f"train.out={out}"]
+    # PaliGemma hands every patch token to the LM, so a few steps leave the actions image-dependent
+    # (the frame probes need that); a tiny Kosmos with proprioception can come out blind.
+    args = [
+        "--config",
+        "trainer/configs/paligemma_ph_lstm.json",
+        f"data.path={tiny_data}",
+        f"train.out={out}",
+    ]
     assert train_main([*args, *TINY, "model.state_key=robot_obs", "data.val_fraction=0.5"]) == 0
     return out / "latest"
 
