@@ -67,3 +67,39 @@ def test_run_records_the_checkpoint_hash_and_machine(tmp_path) -> None:
     assert config["policy_provenance"]["checkpoint_sha256"] == expected
     assert config["policy_provenance"]["checkpoint"] == str(CHECKPOINT.resolve())
     assert config["machine"]["cpus"] >= 1 and config["git_commit"]
+
+
+# The sanity ladder's first rung: the default variant with proprioception, trained on one task
+# (open_drawer) in one scene (D), evaluated on the official chains that start with that task.
+LADDER_CHECKPOINT = ROOT / "results" / "checkpoints" / "paligemma_ph_lstm_state_open_drawer_D"
+LADDER_BASELINE = ROOT / "results" / "baselines" / "vla_paligemma_ph_lstm_state_open_drawer_D.json"
+LADDER_RUN = ROOT / "results" / "runs" / "ladder_rung1_open_drawer_state"
+
+
+def test_ladder_checkpoint_is_the_one_its_run_evaluated() -> None:
+    import hashlib
+    import json
+
+    config = json.loads((LADDER_RUN / "config.json").read_text())
+    weights = hashlib.sha256((LADDER_CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
+    assert config["policy_provenance"]["checkpoint_sha256"] == weights
+    summary = json.loads((LADDER_RUN / "summary.json").read_text())
+    assert summary["first_task"] == "open_drawer" and summary["n_chains"] == 40
+    baseline = Baseline.load(LADDER_BASELINE)
+    assert baseline.counts.in_a_row[0] == round(summary["success_rates"][0] * 40)
+
+
+@pytest.mark.slow  # 10 one-task chains that mostly end after their first task: about 2 minutes on 2 cores
+def test_ladder_checkpoint_holds_its_baseline() -> None:
+    current = evaluate_for_regression(
+        f"vla:{LADDER_CHECKPOINT}",
+        scene="D",
+        first_task="open_drawer",
+        chains=10,
+        max_steps=150,
+        seed=0,
+        workers=2,
+    )
+    assert current.n_chains == 10 and current.n_errors == 0
+    report = assert_no_regression(current, LADDER_BASELINE)
+    assert report.passed
