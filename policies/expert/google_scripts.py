@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from envs.simpler.google_layout import episode_layout
 from envs.simpler.tasks import TASKS
-from policies.expert.simpler_scripts import Phase, State, _clip_norm, parse
+from policies.expert.simpler_scripts import Phase, PhasedScript, State, _clip_norm, parse
 
 STEP_M = 0.1
 STEP_RAD = 0.1
@@ -47,7 +47,7 @@ def _yaw_turn(rot: Rotation, direction: np.ndarray) -> Rotation:
     return Rotation.from_euler("z", turn) * rot
 
 
-class GoogleRobotScript:
+class GoogleRobotScript(PhasedScript):
     """The expert of one Google-robot episode: ``act(obs)`` gives the next 7-D action."""
 
     def __init__(self, task: str, episode: int, names: tuple[str, ...]) -> None:
@@ -213,22 +213,7 @@ class GoogleRobotScript:
         if self.start is None:
             self.start = s
             self.phases = self._plan()
-        while self.index < len(self.phases):
-            phase = self.phases[self.index]
-            if self.goal is None and phase.target is not None:
-                self.goal = phase.target(s)
-            if phase.target is None or self._reached(s, phase):
-                if self.waited < phase.wait:
-                    self.waited += 1
-                    break
-                self._next()
-                continue
-            if self.steps_in_phase >= phase.max_steps:
-                self._next()
-                continue
-            break
-        self.steps_in_phase += 1
-        phase = self.phases[min(self.index, len(self.phases) - 1)]
+        phase = self._advance(s)
         action = np.zeros(7, dtype=np.float32)
         if self.goal is not None and self.index < len(self.phases):
             goal_p, goal_r = self.goal
@@ -241,9 +226,3 @@ class GoogleRobotScript:
     def _reached(self, s: State, phase: Phase) -> bool:
         goal_p, goal_r = self.goal
         return bool(np.linalg.norm(goal_p - s.tcp) < phase.tol and (goal_r * s.rot.inv()).magnitude() < 0.08)
-
-    def _next(self) -> None:
-        self.index += 1
-        self.goal = None
-        self.steps_in_phase = 0
-        self.waited = 0

@@ -101,7 +101,43 @@ def _clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
     return v if n <= limit else v * (limit / n)
 
 
-class SimplerScript:
+class PhasedScript:
+    """Steps through ``self.phases``: a phase sets its goal once, ends when ``_reached`` (then waits
+    ``wait`` steps) or after ``max_steps``; the last phase stays current once all have ended.
+    Subclasses set ``phases``, ``index``, ``goal``, ``steps_in_phase`` and ``waited``."""
+
+    phases: list[Phase]
+
+    def _reached(self, s: State, phase: Phase) -> bool:
+        raise NotImplementedError
+
+    def _advance(self, s: State) -> Phase:
+        """The phase to act in at this step, after ending the phases that are done."""
+        while self.index < len(self.phases):
+            phase = self.phases[self.index]
+            if self.goal is None and phase.target is not None:
+                self.goal = phase.target(s)
+            if phase.target is None or self._reached(s, phase):
+                if self.waited < phase.wait:
+                    self.waited += 1
+                    break
+                self._next()
+                continue
+            if self.steps_in_phase >= phase.max_steps:
+                self._next()
+                continue
+            break
+        self.steps_in_phase += 1
+        return self.phases[min(self.index, len(self.phases) - 1)]
+
+    def _next(self) -> None:
+        self.index += 1
+        self.goal = None
+        self.steps_in_phase = 0
+        self.waited = 0
+
+
+class SimplerScript(PhasedScript):
     """The expert of one episode: ``act(obs)`` gives the next 7-D action."""
 
     def __init__(self, task: str, episode: int, names: tuple[str, ...]) -> None:
@@ -244,22 +280,7 @@ class SimplerScript:
     # --- acting ----------------------------------------------------------------------------------
     def act(self, obs: Mapping[str, Any]) -> np.ndarray:
         s = parse(obs, self.names)
-        while self.index < len(self.phases):
-            phase = self.phases[self.index]
-            if self.goal is None and phase.target is not None:
-                self.goal = phase.target(s)
-            if phase.target is None or self._reached(s, phase):
-                if self.waited < phase.wait:
-                    self.waited += 1
-                    break
-                self._next()
-                continue
-            if self.steps_in_phase >= phase.max_steps:
-                self._next()
-                continue
-            break
-        self.steps_in_phase += 1
-        phase = self.phases[min(self.index, len(self.phases) - 1)]
+        phase = self._advance(s)
         closed = phase.closed if self.index < len(self.phases) else self.closedness > 0.5
         action = np.zeros(7, dtype=np.float32)
         if self.goal is not None and self.index < len(self.phases):
@@ -273,12 +294,6 @@ class SimplerScript:
         goal_p, goal_r = self.goal
         rot_err = (goal_r * s.rot.inv()).magnitude()
         return bool(np.linalg.norm(goal_p - s.tcp) < phase.tol and rot_err < 0.06)
-
-    def _next(self) -> None:
-        self.index += 1
-        self.goal = None
-        self.steps_in_phase = 0
-        self.waited = 0
 
     def _gripper(self, closed: bool) -> float:
         self.closedness = 1.0 if closed else 0.0
@@ -322,7 +337,7 @@ _REACH_OPENING = {"eggplant": 0.1}
 _FINGERTIP_CLEARANCE_M = 0.005
 
 
-class WidowXBridgeScript:
+class WidowXBridgeScript(PhasedScript):
     """The expert of one Bridge episode on the WidowX: pick the source object, put it on (in) the target.
 
     SimplerEnv's WidowX controller adds each delta to its previous *target* pose, so the script keeps
@@ -408,22 +423,7 @@ class WidowXBridgeScript:
         s = parse(obs, self.names)
         if self.target_pose is None:
             self.target_pose = (s.tcp.copy(), s.rot)
-        while self.index < len(self.phases):
-            phase = self.phases[self.index]
-            if self.goal is None and phase.target is not None:
-                self.goal = phase.target(s)
-            if phase.target is None or self._reached(s, phase):
-                if self.waited < phase.wait:
-                    self.waited += 1
-                    break
-                self._next()
-                continue
-            if self.steps_in_phase >= phase.max_steps:
-                self._next()
-                continue
-            break
-        self.steps_in_phase += 1
-        phase = self.phases[min(self.index, len(self.phases) - 1)]
+        phase = self._advance(s)
         action = np.zeros(7, dtype=np.float32)
         if self.goal is not None and self.index < len(self.phases):
             goal_p, goal_r = self.goal
@@ -442,12 +442,6 @@ class WidowXBridgeScript:
         target_p, target_r = self.target_pose
         commanded = np.linalg.norm(goal_p - target_p) < 1e-6 and (goal_r * target_r.inv()).magnitude() < 1e-4
         return bool(commanded and np.linalg.norm(goal_p - s.tcp) < phase.tol)
-
-    def _next(self) -> None:
-        self.index += 1
-        self.goal = None
-        self.steps_in_phase = 0
-        self.waited = 0
 
 
 def script_for(task: str, episode: int, names: tuple[str, ...], embodiment: str = "panda") -> Any:
