@@ -40,6 +40,35 @@ CAMERA = "3rd_view_camera"
 FAR_AWAY = [-10.0, 0.0, 0.0]  # where SimplerEnv parks the robot while the objects settle
 
 
+def drop_and_settle(
+    env: BaseEnv, objs: dict[str, Any], placements: Any, drop_z: float, settle_s: Any
+) -> None:
+    """SimplerEnv's object placement: each ``(name, xy, quat)`` of ``placements`` is dropped from
+    ``drop_z`` with roll and pitch locked, settles for ``settle_s[0]`` s, is released at rest and
+    settles for ``settle_s[1]`` s, and for ``settle_s[2]`` s more if anything still moves."""
+
+    def settle(seconds: float) -> None:
+        for _ in range(int(env.sim_freq * seconds)):
+            env.scene.px.step()
+
+    for name, xy, q in placements:
+        p = torch.tensor([[xy[0], xy[1], drop_z]], dtype=torch.float32)
+        objs[name].set_pose(Pose.create_from_pq(p, torch.tensor([q], dtype=torch.float32)))
+        objs[name]._bodies[0].set_locked_motion_axes([False, False, False, True, True, False])
+    first, second, more = settle_s
+    settle(first)
+    for actor in objs.values():
+        body = actor._bodies[0]
+        body.set_locked_motion_axes([False] * 6)
+        body.set_linear_velocity([0.0, 0.0, 0.0])
+        body.set_angular_velocity([0.0, 0.0, 0.0])
+    settle(second)
+    lin = sum(float(np.linalg.norm(a._bodies[0].linear_velocity)) for a in objs.values())
+    ang = sum(float(np.linalg.norm(a._bodies[0].angular_velocity)) for a in objs.values())
+    if lin > 1e-3 or ang > 1e-2:
+        settle(more)
+
+
 def scaled_intrinsic(intrinsic: list, calibrated: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
     """The calibrated intrinsic matrix for an image of ``size`` (w, h): the same view resized."""
     k = np.array(intrinsic, dtype=np.float64)
@@ -189,33 +218,14 @@ class SimplerBridgeScene(BaseEnv):
         self._cmass = {name: b.cmass_local_pose for name, b in body.items()}
 
     # --- episodes ---------------------------------------------------------------------------------
-    def _settle(self, seconds: float) -> None:
-        for _ in range(int(self.sim_freq * seconds)):
-            self.scene.px.step()
-
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict) -> None:
         episode = int(options.get("episode", 0))
         self.episode = episode
         f, height = self.family_ref, self.scene_ref["table_height"]
         xys, quats = layout_reference(self.task_name, episode)
         self.agent.robot.set_pose(sapien.Pose(p=FAR_AWAY))
-        for name, xy, q in zip(self.object_names, xys, quats, strict=True):
-            actor = self.objs[name]
-            p = torch.tensor([[xy[0], xy[1], height + f["drop_height"]]], dtype=torch.float32)
-            actor.set_pose(Pose.create_from_pq(p, torch.tensor([q], dtype=torch.float32)))
-            actor._bodies[0].set_locked_motion_axes([False, False, False, True, True, False])
-        first, second, more = f["settle_s"]
-        self._settle(first)
-        for actor in self.objs.values():
-            body = actor._bodies[0]
-            body.set_locked_motion_axes([False] * 6)
-            body.set_linear_velocity([0.0, 0.0, 0.0])
-            body.set_angular_velocity([0.0, 0.0, 0.0])
-        self._settle(second)
-        lin = sum(float(np.linalg.norm(a._bodies[0].linear_velocity)) for a in self.objs.values())
-        ang = sum(float(np.linalg.norm(a._bodies[0].angular_velocity)) for a in self.objs.values())
-        if lin > 1e-3 or ang > 1e-2:
-            self._settle(more)
+        placements = zip(self.object_names, xys, quats, strict=True)
+        drop_and_settle(self, self.objs, placements, height + f["drop_height"], f["settle_s"])
         base = self.scene_ref["robot_base"]
         self.agent.reset(torch.tensor(self.scene_ref["init_qpos"], dtype=torch.float32))
         self.agent.robot.set_pose(sapien.Pose(p=base["p"], q=base["q"]))

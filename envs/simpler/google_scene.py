@@ -38,12 +38,11 @@ from mani_skill.envs.sapien_env import BaseEnv
 from mani_skill.sensors.camera import CameraConfig
 from mani_skill.utils import sapien_utils
 from mani_skill.utils.registration import register_env
-from mani_skill.utils.structs.pose import Pose
 from mani_skill.utils.structs.types import DefaultMaterialsConfig, SceneConfig, SimConfig
 
 from envs.simpler import google_rules
 from envs.simpler.assets import require_simpler_files
-from envs.simpler.bridge_scene import scaled_intrinsic
+from envs.simpler.bridge_scene import drop_and_settle, scaled_intrinsic
 from envs.simpler.google_agent import agent_uid, family, init_qpos
 from envs.simpler.google_layout import GoogleEpisode, episode_layout, instruction
 from envs.simpler.overlay import composite, load_overlay
@@ -276,29 +275,10 @@ class SimplerGoogleScene(BaseEnv):
         return self._overlays.get(self.layout.overlay)
 
     # --- episodes ---------------------------------------------------------------------------------
-    def _settle(self, seconds: float) -> None:
-        for _ in range(int(self.sim_freq * seconds)):
-            self.scene.px.step()
-
     def _drop_objects(self) -> None:
         f, height = self.family_ref, self.family_ref["table_height"]
-        for name, xy, q in zip(self.layout.models, self.layout.xys, self.layout.quats, strict=True):
-            p = torch.tensor([[xy[0], xy[1], height + f["drop_height"]]], dtype=torch.float32)
-            actor = self.objs[name]
-            actor.set_pose(Pose.create_from_pq(p, torch.tensor([q], dtype=torch.float32)))
-            actor._bodies[0].set_locked_motion_axes([False, False, False, True, True, False])
-        first, second, more = f["settle_s"]
-        self._settle(first)
-        for actor in self.objs.values():
-            body = actor._bodies[0]
-            body.set_locked_motion_axes([False] * 6)
-            body.set_linear_velocity([0.0, 0.0, 0.0])
-            body.set_angular_velocity([0.0, 0.0, 0.0])
-        self._settle(second)
-        lin = sum(float(np.linalg.norm(a._bodies[0].linear_velocity)) for a in self.objs.values())
-        ang = sum(float(np.linalg.norm(a._bodies[0].angular_velocity)) for a in self.objs.values())
-        if lin > 1e-3 or ang > 1e-2:
-            self._settle(more)
+        placements = zip(self.layout.models, self.layout.xys, self.layout.quats, strict=True)
+        drop_and_settle(self, self.objs, placements, height + f["drop_height"], f["settle_s"])
 
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict) -> None:
         episode = int(options.get("episode", 0))
