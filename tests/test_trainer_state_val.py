@@ -123,9 +123,55 @@ def test_state_dims_pick_what_the_head_reads():
         )
 
 
+@pytest.mark.slow
+def test_discrete_structure_reads_the_state_as_prompt_tokens():
+    """The discrete structure has no head: the current state enters the prompt as one token per
+    read entry, and with it the model fits targets that the images and the instruction cannot tell
+    apart; swapping the states swaps its actions."""
+    batch = fixed_batch()
+    batch["observations"]["images"] = {
+        k: v[:1].expand_as(v).clone() for k, v in batch["observations"]["images"].items()
+    }
+    batch["language_instruction"] = ["open the drawer"] * 2
+    batch["actions"][0, :, :, :6] = 0.8
+    batch["actions"][1, :, :, :6] = -0.8
+    batch["actions"][..., 6] = 1.0
+    states = torch.zeros(2, 2, 5)
+    states[0, -1, 0], states[1, -1, 0] = 1.0, -1.0  # only the current step differs
+    batch["observations"]["states"] = states
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        backbone="kosmos",
+        structure="one_step_discrete",
+        image_size=32,
+        history_length=2,
+        action_chunk_size=1,
+        state_key="robot_obs",
+        state_dim=5,
+        state_dims=[0, 1],
+    )
+    model = VLAModel(cfg, train_tokenizer())
+    prefixes, _ = model._discrete_prefix(batch)
+    lo = model.action_ids[0]
+    assert sum(t >= lo for t in prefixes[0]) == 2  # one state token per read entry
+    assert prefixes[0][:-3] == prefixes[1][:-3] and prefixes[0][-3] != prefixes[1][-3]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(80):
+        loss, _parts = model.compute_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    arm = model.predict(batch, n_actions=1)[:, 0, :6]
+    assert bool((arm[0] > 0.5).all()) and bool((arm[1] < -0.5).all()), arm
+    batch["observations"]["states"] = states.flip(0)
+    swapped = model.predict(batch, n_actions=1)[:, 0, :6]
+    torch.testing.assert_close(swapped, arm.flip(0))
+
+
 def test_config_errors_for_state_and_validation():
-    with pytest.raises(ConfigError, match="proprioception feeds the head of the continuous structures only"):
-        load_config("trainer/configs/kosmos_os_disc.json", ["model.state_key=robot_obs"])
+    cfg = load_config("trainer/configs/kosmos_os_disc.json", ["model.state_key=robot_obs"])
+    assert cfg.model.state_key == "robot_obs"  # the discrete structure reads state tokens
     with pytest.raises(ConfigError, match=r"data.val_fraction must be in \[0, 1\), got 1.5"):
         load_config(None, ["data.val_fraction=1.5"])
     with pytest.raises(ConfigError, match="train.val_every must be >= 1"):

@@ -331,11 +331,6 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         raise ConfigError(
             f"{where}: eval.exec_mode = {cfg.eval.exec_mode!r}; choose first, chunk:K or ensemble"
         )
-    if cfg.model.state_key and cfg.model.structure == "one_step_discrete":
-        raise ConfigError(
-            f"{where}: model.state_key = {cfg.model.state_key!r}: proprioception feeds the head of the "
-            "continuous structures only (one_step_continuous, interleaved_continuous, policy_head_continuous)"
-        )
     sizes = cfg.model.camera_sizes
     if sizes is not None:
         missing = [c for c in cfg.model.cameras if c not in sizes]

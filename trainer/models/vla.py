@@ -13,10 +13,13 @@ Batches follow :mod:`trainer.data.dataset`: ``observations.images`` (per camera 
 ``history_mask`` (B, H), ``actions`` (B, H, C, 7) normalised, ``action_mask`` (B, H, C),
 ``language_instruction`` (B strings), and with ``state_key`` set ``observations.states`` (B, H, S).
 
-Proprioception (``state_key``: off by default and in the shipped configs, as in RoboVLMs) is
-standardised with the training data's mean/std (buffers saved with the weights), embedded by a
-small MLP and added to each step's VLM feature before the head. README explains why it stays off:
-the head learns to read the arm's motion from it instead of looking at the scene.
+Proprioception (``state_key``: off in ``base.json``, as in RoboVLMs; on in the ``*_state`` configs)
+is standardised with the training data's mean/std (buffers saved with the weights). The continuous
+structures embed it with a small MLP and add it to each step's VLM feature before the head. The
+discrete structure has no head, so the current step's state enters the prompt as tokens, as
+pi0-FAST does it: each standardised entry divided by ``STATE_TOKEN_RANGE``, clipped to [-1, 1] and
+binned like an action, one token per entry between the instruction and ``<act>``. README's sanity
+ladder measures what proprioception does here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from trainer.tokenizer import ACTION, IMAGE, NUM_ACTION_BINS, PROMPT, action_tok
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved_continuous", "policy_head_continuous")
 GRIPPER_WEIGHT = 0.1
+#: standard deviations of a state entry that span the discrete structure's 256 state bins
+STATE_TOKEN_RANGE = 3.0
 
 
 @dataclass
@@ -146,10 +151,6 @@ class VLAModel(nn.Module):
             )
         self.state_embed: nn.Module | None = None
         if cfg.state_key:
-            if cfg.structure == "one_step_discrete":
-                raise ValueError(
-                    "model.state_key: proprioception feeds the head of the continuous structures only"
-                )
             if cfg.state_dim < 1:
                 raise ValueError(f"model.state_dim must be >= 1 with state_key {cfg.state_key!r}")
             dims = list(range(cfg.state_dim)) if cfg.state_dims is None else list(cfg.state_dims)
@@ -159,8 +160,9 @@ class VLAModel(nn.Module):
                     f"0..{cfg.state_dim - 1} ({cfg.state_key} has {cfg.state_dim} dims)"
                 )
             self._state_dims = dims
-            d = self.backbone.hidden_size
-            self.state_embed = nn.Sequential(nn.Linear(len(dims), d), nn.GELU(), nn.Linear(d, d))
+            if cfg.structure != "one_step_discrete":  # the discrete structure reads state tokens
+                d = self.backbone.hidden_size
+                self.state_embed = nn.Sequential(nn.Linear(len(dims), d), nn.GELU(), nn.Linear(d, d))
             self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
             self.register_buffer("state_std", torch.ones(cfg.state_dim))
 
@@ -176,22 +178,34 @@ class VLAModel(nn.Module):
         self.state_mean.copy_(mean_t)
         self.state_std.copy_(std_t.clamp_min(1e-3))
 
-    def _add_state(self, feats: torch.Tensor, hmask: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-        """feats (B, H', D) + embedded states of the same (last H') steps, zero where padded."""
-        if self.state_embed is None:
-            return feats
+    def _standard_states(self, batch: dict[str, Any], steps: int) -> torch.Tensor:
+        """The last ``steps`` steps' states, standardised, the model's entries only: (B, steps, S')."""
         states = batch["observations"].get("states")
         if states is None:
             raise ValueError(f"batch lacks observations.states; the model reads {self.cfg.state_key!r}")
-        states = states.to(feats.device).float()[:, -feats.shape[1] :]
+        states = states.to(self._device()).float()[:, -steps:]
         if states.shape[-1] != self.cfg.state_dim:
             raise ValueError(
                 f"observations.states has {states.shape[-1]} dims, the model expects {self.cfg.state_dim} "
                 f"({self.cfg.state_key})"
             )
-        z = ((states - self.state_mean) / self.state_std)[..., self._state_dims]
+        return ((states - self.state_mean) / self.state_std)[..., self._state_dims]
+
+    def _add_state(self, feats: torch.Tensor, hmask: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """feats (B, H', D) + embedded states of the same (last H') steps, zero where padded."""
+        if self.state_embed is None:
+            return feats
+        z = self._standard_states(batch, feats.shape[1])
         emb = self.state_embed(z.to(feats.dtype)) * hmask.unsqueeze(-1).to(feats.dtype)
         return feats + emb
+
+    def _state_tokens(self, batch: dict[str, Any]) -> list[list[int]]:
+        """The discrete structure's state tokens of the current step, one per state entry (none
+        without ``state_key``)."""
+        if not self.cfg.state_key:
+            return [[] for _ in batch["language_instruction"]]
+        z = self._standard_states(batch, 1)[:, 0] / STATE_TOKEN_RANGE
+        return (self._action_tokens(z)).tolist()
 
     # --- token layout ---------------------------------------------------------------------------
     def _prompt_ids(self, instructions: Sequence[str]) -> list[list[int]]:
@@ -302,7 +316,10 @@ class VLAModel(nn.Module):
         images = self._stack_cameras(batch["observations"]["images"])[:, -1]
         prompts = self._prompt_ids(batch["language_instruction"])
         n_cam = images.shape[1]
-        return [[self.image_id] * n_cam + p + [self.act_id] for p in prompts], images
+        states = self._state_tokens(batch)
+        return [
+            [self.image_id] * n_cam + p + st + [self.act_id] for p, st in zip(prompts, states, strict=True)
+        ], images
 
     def _action_tokens(self, actions: torch.Tensor) -> torch.Tensor:
         bins = discretize_actions(actions.clamp(-1, 1)) - 10  # the seed's bins 0..255
