@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 from policies.base import Policy
+from tests.calvin_checkout import calvin_checkout
 from trainer.collect import CollectArgs, collect, main, plan_slot
 from trainer.data.stats import read_stats
 from trainer.data.store import EpisodeStore
 from trainer.recorder import TargetDrift, absolute_from_relative, policy_turns
 
+CALVIN_ROOT, NO_CALVIN = calvin_checkout()
 SMALL = ["--static-size", "32", "--gripper-size", "16", "--chain-pool", "200", "--quiet"]
 SCALE = np.array([0.02] * 3 + [0.05] * 3)
 OBS_KEYS = ("rgb_static", "rgb_gripper", "robot_obs", "scene_obs")
@@ -207,6 +209,60 @@ def test_bad_input(tmp_path, capsys):
     collect(args(tmp_path / "d", episodes=1, tasks=["open_drawer"]))
     assert main(["--out", str(tmp_path / "d"), "--static-size", "64", *SMALL[2:]]) == 2
     assert "static_size: ours 64, stored 32" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- CALVIN's own env
+
+
+@pytest.mark.skipif(CALVIN_ROOT is None, reason=NO_CALVIN)
+def test_collection_in_calvins_own_env_has_our_fields_and_refuses_the_other_backend(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("CALVIN_ENV_DIR", str(CALVIN_ROOT))
+    same = dict(episodes=1, scenes=["D"], tasks=["turn_on_led"])
+    collect(args(tmp_path / "ours", **same))
+    counts = collect(args(tmp_path / "calvin", env="calvin_env", **same))
+    ours, theirs = EpisodeStore(tmp_path / "ours"), EpisodeStore(tmp_path / "calvin")
+    assert counts["stored"] == 1 and theirs.env["backend"] == "calvin_env" and "backend" not in ours.env
+    assert theirs.meta["fields"] == ours.meta["fields"]  # same keys, per-frame shapes and dtypes
+    for key in ("slot", "task", "chain_index", "instruction"):  # the same plan, played in CALVIN's env
+        assert theirs.episodes[0][key] == ours.episodes[0][key]
+    # the frames are CALVIN's: its env, reset and set up as the recorder did, plays the stored actions
+    # through the same states to the task's success (its own oracle judging)
+    from envs.calvin.official.env import CalvinOfficialEnv
+    from policies.expert import ExpertPolicy
+
+    info, data = theirs.episodes[0], theirs.episode(0).data
+    env = CalvinOfficialEnv(scene="D", cameras=(), action_mode="absolute")
+    try:
+        obs, _ = env.reset(seed=info["env_seed"], options={"state": info["chain_state"]})
+        expert = ExpertPolicy()
+        for task in info["chain_tasks"][: info["position"]]:
+            env.begin_subtask(task)
+            expert.reset("", info={"task": task, "scene": "D", "target_pose": env.target_pose().tolist()})
+            for _ in range(360):
+                obs, _, done, _, _ = env.step(expert.act(obs))
+                if done:
+                    break
+        env.begin_subtask(info["task"])
+        for t, action in enumerate(data["actions"]):
+            np.testing.assert_allclose(obs["robot_obs"], data["robot_obs"][t], atol=1e-4)
+            np.testing.assert_allclose(obs["scene_obs"], data["scene_obs"][t], atol=1e-4)
+            obs, _, _, _, step_info = env.step(action)
+        assert step_info["success"]
+    finally:
+        env.close()
+    flags = ["--out", str(tmp_path / "calvin"), "--scenes", "D", "--episodes", "2", "--tasks", "turn_on_led"]
+    assert main([*flags, *SMALL]) == 2  # resuming CALVIN's store on our table is refused by key
+    assert 'backend: ours "(absent)", stored "calvin_env"' in capsys.readouterr().err
+
+
+def test_calvin_env_without_a_checkout_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CALVIN_ENV_DIR", str(tmp_path / "nowhere"))
+    assert main(["--out", str(tmp_path / "x"), "--env", "calvin_env", "--scenes", "D", *SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("trainer.collect: error: --env calvin_env: ") and "\n" not in err
+    assert not (tmp_path / "x").exists()
 
 
 # --------------------------------------------------------------------------- noise injection

@@ -20,6 +20,10 @@ is executed with probability ``1 - B`` and the expert's with probability ``B`` (
 ``(--seed, slot)``), while the expert's clean action is what is recorded, so the labels say how the
 expert would act from where the policy led the arm. Set-up tasks are played by the expert alone.
 
+``--env calvin_env`` records in CALVIN's own ``PlayTableSimEnv`` (a checkout through
+``CALVIN_ENV_DIR``, judged by CALVIN's ``Tasks``) instead of our table: same plans, same expert,
+same fields. ``meta.json`` records the backend, so a store is never resumed with the other one.
+
 The folder is an episode store (:mod:`trainer.data.store`). Interrupting the command (Ctrl-C,
 ``kill -9``) loses at most the episodes in flight: running it again with the same arguments
 resumes, skipping the slots already stored or failed. ``stats.json`` (normalisation statistics)
@@ -40,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from trainer.recorder import Recorder, make_collect_policy, record_worker
+from envs.calvin.backends import BACKENDS
+from trainer.recorder import Recorder, check_store_fields, make_collect_policy, record_worker
 
 SUITES = ("calvin",)
 
@@ -55,6 +60,11 @@ class CollectArgs:
         help="dataset folder (created, or resumed if it holds a collection with the same settings)"
     )
     suite: str = _arg("calvin", "benchmark suite", choices=SUITES)
+    env: str = _arg(
+        "ours",
+        "play table backend: ours, or calvin_env (CALVIN's own env, via CALVIN_ENV_DIR)",
+        choices=BACKENDS,
+    )
     scenes: list[str] = field(
         default_factory=lambda: ["A", "B", "C"],
         metadata={"help": "scenes to record in, round robin", "nargs": "+"},
@@ -154,6 +164,8 @@ def env_metadata(args: CollectArgs, policy: Any = None) -> dict[str, Any]:
 
         meta["collector"].update(policy=args.policy, beta=args.beta, **policy_record(policy))
         meta = json.loads(json.dumps(meta, default=plain_json))  # as meta.json will hold it
+    if args.env != "ours":  # absent means our table: stores from before the option resume as they were
+        meta["backend"] = args.env
     return meta
 
 
@@ -183,6 +195,7 @@ def collect(args: CollectArgs) -> dict[str, Any]:
     tasks = list(args.tasks or TASKS)
     for t in tasks:
         check_task_name(t)
+    check_store_fields(args)  # a backend that cannot give the store's fields is refused first
     policy = make_collect_policy(args)  # refused (wrong cameras, bad spec) before anything is written
     try:
         env = env_metadata(args, policy)
@@ -336,10 +349,16 @@ def parse_args(argv: Sequence[str] | None = None) -> CollectArgs:
 
 def check_args(args: CollectArgs) -> None:
     from envs import CALVIN_SCENES
+    from envs.calvin.backends import check_backend
 
     bad = [s for s in args.scenes if s not in CALVIN_SCENES]
     if bad:
         raise ValueError(f"unknown scene(s) {bad} for suite calvin; valid: {', '.join(CALVIN_SCENES)}")
+    for scene in args.scenes:
+        try:
+            check_backend(args.env, scene)
+        except (ValueError, RuntimeError) as exc:  # a missing or wrong checkout: its one line
+            raise ValueError(f"--env {args.env}: {exc}") from None
     for name in ("episodes", "workers", "max_steps", "chain_pool"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

@@ -1,6 +1,6 @@
 """Recording one episode of a collection plan (:mod:`trainer.collect`): the expert, optionally with a
 drift of the executed target (noise injection) or a policy that drives while the expert labels
-(DAgger), in one simulator per scene.
+(DAgger), in one simulator per scene (our table or CALVIN's own env, ``--env``).
 """
 
 from __future__ import annotations
@@ -95,6 +95,57 @@ def make_collect_policy(args: CollectArgs) -> Any:
     return policy
 
 
+def store_fields(args: CollectArgs) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The observation fields every store holds, with their per-frame shapes and dtypes."""
+    return {
+        "rgb_static": ((args.static_size, args.static_size, 3), "uint8"),
+        "rgb_gripper": ((args.gripper_size, args.gripper_size, 3), "uint8"),
+        "robot_obs": ((15,), "float32"),
+        "scene_obs": ((24,), "float32"),
+    }
+
+
+def field_mismatches(obs: dict[str, Any], args: CollectArgs) -> list[str]:
+    """How an observation with both cameras differs from :func:`store_fields` (empty: it does not)."""
+    expected = store_fields(args)
+    out = [f"no {key}" for key in expected if key not in obs]
+    out += [f"an extra field {key}" for key in obs if key not in expected]
+    for key, (shape, dtype) in expected.items():
+        if key in obs:
+            got = np.asarray(obs[key])
+            if got.shape != shape or got.dtype != np.dtype(dtype):
+                out.append(f"{key} {got.shape} {got.dtype} (expected {shape} {dtype})")
+    return out
+
+
+def make_env(args: CollectArgs, scene: str) -> Any:
+    """The ``--env`` backend's play table of ``scene`` with absolute actions (what the expert sends)."""
+    from envs.calvin.backends import make_calvin_env
+
+    return make_calvin_env(
+        args.env,
+        scene,
+        static_size=args.static_size,
+        gripper_size=args.gripper_size,
+        action_mode="absolute",
+    )
+
+
+def check_store_fields(args: CollectArgs) -> None:
+    """Refuse (one line) a backend whose observations are not the store's fields, before recording:
+    stores from either env hold the same keys, shapes and dtypes."""
+    env = make_env(args, args.scenes[0])
+    try:
+        env.reset(seed=0)
+        bad = field_mismatches(env.observe(), args)
+    finally:
+        env.close()
+    if bad:
+        raise ValueError(
+            f"--env {args.env} cannot give the store's fields: its observation has {'; '.join(bad)}"
+        )
+
+
 class Recorder:
     """Owns one env per scene, the expert and the acting policy; records the episode of a plan."""
 
@@ -110,14 +161,7 @@ class Recorder:
 
     def _env(self, scene: str) -> Any:
         if scene not in self.envs:
-            from envs.calvin.env import CalvinEnv
-
-            self.envs[scene] = CalvinEnv(
-                scene=scene,
-                static_size=self.args.static_size,
-                gripper_size=self.args.gripper_size,
-                action_mode="absolute",
-            )
+            self.envs[scene] = make_env(self.args, scene)
         return self.envs[scene]
 
     def _policy_target(self, proposal: Any, before: np.ndarray) -> np.ndarray:
