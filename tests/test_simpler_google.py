@@ -303,3 +303,66 @@ def test_bench_run_embodiment_simpler_runs_a_google_task(assets, tmp_path) -> No
     assert run.main([*argv, "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["embodiment"] == "simpler" and list(summary["tasks"]) == ["open_drawer_top"]
+
+
+# --- the scripted expert --------------------------------------------------------------------------
+def _quat_wxyz(rot) -> list[float]:
+    x, y, z, w = rot.as_quat()
+    return [w, x, y, z]
+
+
+def test_expert_turns_the_hand_about_its_approach_axis_only() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import _turn_about_approach
+
+    start = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])  # tilted, like the start pose
+    for along in ([1.0, 0.0], [0.3, -1.0], [-1.0, 1.0]):
+        turned = _turn_about_approach(start, np.array(along))
+        np.testing.assert_allclose(turned.apply([0, 0, 1]), start.apply([0, 0, 1]), atol=1e-9)
+        closing = turned.apply([0, 1, 0])
+        perp = np.array([-along[1], along[0], 0.0])
+        assert abs(closing @ perp) < 1e-9  # the closing axis lies in the vertical plane of `along`
+        assert (turned * start.inv()).magnitude() <= np.pi / 2 + 1e-9  # the smaller of the two turns
+
+
+def test_close_drawer_expert_half_closes_once_and_pushes_to_the_closed_plate() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import HANDLE_X, PUSH_CLOSING, PUSH_REACH, GoogleRobotScript
+
+    script = GoogleRobotScript("close_drawer_middle", 0, ())
+    hand = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])
+    robot = np.zeros(16, dtype=np.float32)
+    robot[:3], robot[3:7] = [0.2, 0.0, 1.0], _quat_wxyz(hand)
+    cabinet = [-0.295, 0.0, 0.017, 1.0, 0.0, 0.0, 0.0]
+    obs = {"robot_obs": robot, "scene_obs": np.array([*cabinet, 0.0, 0.2, 0.0], dtype=np.float32)}
+    first, second = script.act(obs), script.act(obs)
+    # Fully closed fingers press on each other (that pushes the hand off its orientation): the
+    # relative gripper gets one partial close, then 0 (keep).
+    assert first[6] == pytest.approx(PUSH_CLOSING) and second[6] == 0.0
+    np.testing.assert_allclose(first[3:6], 0.0, atol=1e-6)  # keeps the start orientation
+    assert np.linalg.norm(first[:3]) == pytest.approx(0.1, abs=1e-6)  # a full step towards the drawer
+    shut = script.phases[2].target(parse_state(obs))[0]
+    np.testing.assert_allclose(shut, [-0.295 + HANDLE_X + PUSH_REACH, 0.0, 0.017 + 0.423], atol=1e-6)
+
+
+def parse_state(obs):
+    from policies.expert.simpler_scripts import parse
+
+    return parse(obs, ())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,episode", [("close_drawer_top", 0), ("close_drawer_bottom", 8)])
+def test_expert_closes_the_drawer(scenes, task: str, episode: int) -> None:
+    from policies.expert.simpler_scripts import script_for
+
+    env = scenes(task)
+    obs, info = env.reset(seed=episode, options={"episode": episode})
+    script = script_for(task, episode, tuple(info["objects"]), info["embodiment"])
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(script.act(obs))
+        done = terminated or truncated
+    assert info["success"] and info["drawer_q"] <= 0.05, info["drawer_q"]
