@@ -103,3 +103,42 @@ def test_ladder_checkpoint_holds_its_baseline() -> None:
     assert current.n_chains == 10 and current.n_errors == 0
     report = assert_no_regression(current, LADDER_BASELINE)
     assert report.passed
+
+
+# The sanity ladder's second rung after three DAgger rounds (python -m trainer.dagger): all 34 tasks
+# in scene D, evaluated on the first 100 official chains of D.
+DAGGER_CHECKPOINT = ROOT / "results" / "checkpoints" / "paligemma_ph_lstm_state_dagger_D"
+DAGGER_BASELINE = ROOT / "results" / "baselines" / "vla_paligemma_ph_lstm_state_dagger_D.json"
+DAGGER_RUN = ROOT / "results" / "runs" / "ladder_rung2_dagger_D"
+DAGGER_LOG = ROOT / "results" / "train" / "paligemma_ph_lstm_state_dagger_dd"
+
+
+def test_dagger_checkpoint_is_the_one_its_run_evaluated_and_its_rounds_are_logged() -> None:
+    import hashlib
+    import json
+
+    config = json.loads((DAGGER_RUN / "config.json").read_text())
+    weights = hashlib.sha256((DAGGER_CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
+    assert config["policy_provenance"]["checkpoint_sha256"] == weights
+    summary = json.loads((DAGGER_RUN / "summary.json").read_text())
+    baseline = Baseline.load(DAGGER_BASELINE)
+    assert summary["n_chains"] == 100 and baseline.counts.n_chains == 100
+    assert baseline.counts.in_a_row[0] == round(summary["success_rates"][0] * 100)
+    state = json.loads((DAGGER_LOG / "dagger.json").read_text())
+    rounds = state["rounds"]
+    assert [r["round"] for r in rounds][:3] == [0, 1, 2] and all(r["trained"] for r in rounds[:3])
+    # the shipped weights are round 2's: round 3 (also logged) did worse on the same chains
+    assert rounds[2]["checkpoint"] == config["policy_provenance"]["checkpoint"]
+    assert [round(r["beta"], 4) for r in rounds[:3]] == [0.5, 0.35, 0.245]
+    steps = json.loads((DAGGER_CHECKPOINT / "trainer_state.json").read_text())["step"]
+    assert steps == 4500 and (DAGGER_LOG / "round_2" / "train_log.jsonl").exists()
+
+
+@pytest.mark.slow  # 10 chains of up to 5 x 360 steps: about 3 minutes on 2 cores
+def test_dagger_checkpoint_holds_its_baseline() -> None:
+    current = evaluate_for_regression(
+        f"vla:{DAGGER_CHECKPOINT}", scene="D", chains=10, max_steps=360, seed=0, workers=2
+    )
+    assert current.n_chains == 10 and current.n_errors == 0
+    report = assert_no_regression(current, DAGGER_BASELINE)
+    assert report.passed
