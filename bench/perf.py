@@ -5,9 +5,6 @@ with cameras off, and the render cost per camera, as medians over repeats.
 ``python -m bench.perf env --against calvin_env [--json FILE]`` runs our table and CALVIN's own env
 (a checkout through ``CALVIN_ENV_DIR``) side by side on the same random relative actions, both
 cameras and none, in interleaved repeats, and prints (and writes) both steps/s and their ratios.
-Its steps/s are per second of the process's CPU time (both envs run in this one thread, PyBullet in
-DIRECT mode, so on an idle core that is the wall-clock rate), which a shared machine's load does
-not change; the wall-clock rates are written beside them.
 ``python -m bench.perf workers [--workers 1 2 4] [--cameras]`` prints how bench.run's throughput grows
 with the number of worker processes.
 ``python -m bench.perf simpler [--steps 20] [--image-size 224]`` prints env steps per second of the
@@ -26,15 +23,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _median_ms(
-    fn: Callable[[], object], n: int, repeats: int = 5, clock: Callable[[], float] = time.perf_counter
-) -> float:
+def _median_ms(fn: Callable[[], object], n: int, repeats: int = 5) -> float:
     samples = []
     for _ in range(repeats):
-        t = clock()
+        t = time.perf_counter()
         for _ in range(n):
             fn()
-        samples.append((clock() - t) / n * 1000)
+        samples.append((time.perf_counter() - t) / n * 1000)
     return statistics.median(samples)
 
 
@@ -62,21 +57,21 @@ def bench_env(scene: str, steps: int, static_size: int, gripper_size: int) -> di
     return results
 
 
-def _steps_per_s(env, state: dict, actions: np.ndarray) -> tuple[float, float]:
-    """(CPU, wall) steps/s of ``env`` playing ``actions`` from a reset to ``state`` (reset not timed)."""
+def _steps_per_s(env, state: dict, actions: np.ndarray) -> float:
+    """Steps/s of ``env`` playing ``actions`` from a reset to ``state`` (the reset is not timed)."""
     env.reset(seed=0, options={"state": state})
-    cpu, wall = time.process_time(), time.perf_counter()
+    start = time.perf_counter()
     for action in actions:
         env.step(action)
-    return len(actions) / (time.process_time() - cpu), len(actions) / (time.perf_counter() - wall)
+    return len(actions) / (time.perf_counter() - start)
 
 
 def _render_ms(env, repeats: int) -> dict[str, float]:
-    """Median CPU ms of one observation with one camera on, less one without: each camera's cost."""
+    """Median ms of one observation with one camera on, less one without: each camera's render cost."""
     out = {}
     for cam in ("static", "gripper", ()):
         env.set_cameras((cam,) if cam else ())
-        out[cam or "none"] = _median_ms(env.observe, 5, repeats, clock=time.process_time)
+        out[cam or "none"] = _median_ms(env.observe, 5, repeats)
     env.set_cameras(("static", "gripper"))
     return {cam: out[cam] - out["none"] for cam in ("static", "gripper")}
 
@@ -94,8 +89,7 @@ def bench_against(
 
     Both envs get the same random relative actions (uniform in [-1, 1], a new draw per repeat) from
     the first official chain's start state; repeats alternate between the envs so that a change in
-    the machine's load hits both; the figures are medians over the repeats, per CPU second (the
-    ratios too), with the wall-clock ones beside them.
+    the machine's load hits both; the figures are medians over the repeats.
     """
     from envs.calvin.backends import make_calvin_env
     from envs.calvin.chains import official_chains
@@ -110,14 +104,13 @@ def bench_against(
         "gripper_size": gripper_size,
         "repeats": repeats,
         "actions": "uniform random relative actions in [-1, 1]",
-        "clock": "process CPU time (wall-clock figures under wall_*)",
         "cpu_count": os.cpu_count(),
         "load_avg_1m": os.getloadavg()[0],
     }
     for label, (cams, n) in settings.items():
         # CALVIN's env first: the first PyBullet client of a process is the safest home for its robot
         envs = {b: make_calvin_env(b, scene, cameras=cams, **sizes) for b in (against, "ours")}
-        rates: dict[str, list[tuple[float, float]]] = {b: [] for b in envs}
+        rates: dict[str, list[float]] = {b: [] for b in envs}
         try:
             for r in range(repeats):
                 actions = np.random.default_rng(r).uniform(-1, 1, size=(n, 7))
@@ -128,14 +121,15 @@ def bench_against(
         finally:
             for env in envs.values():
                 env.close()
-        row: dict = {"steps": n}
-        for i, prefix in ((0, ""), (1, "wall_")):
-            med = {b: statistics.median(v[i] for v in rates[b]) for b in envs}
-            for b in ("ours", against):
-                row[f"{prefix}{b}_steps_per_s"] = med[b]
-                row[f"{prefix}{b}_repeats"] = [v[i] for v in rates[b]]
-            out[f"{prefix}ratio_{label}"] = med["ours"] / med[against]
-        out[label] = row
+        med = {b: statistics.median(v) for b, v in rates.items()}
+        out[label] = {
+            "steps": n,
+            "ours_steps_per_s": med["ours"],
+            f"{against}_steps_per_s": med[against],
+            "ours_repeats": rates["ours"],
+            f"{against}_repeats": rates[against],
+        }
+        out[f"ratio_{label}"] = med["ours"] / med[against]
     return out
 
 
@@ -225,8 +219,7 @@ def _report_against(args: argparse.Namespace) -> None:
     )
     print(
         f"CALVIN-style env, ours against {args.against}, scene {args.scene}, random relative actions, "
-        f"medians of {args.repeats} interleaved repeats, steps per CPU second "
-        f"({os.cpu_count()} CPUs, load {res['load_avg_1m']:.1f})"
+        f"medians of {args.repeats} interleaved repeats ({os.cpu_count()} CPUs, load {res['load_avg_1m']:.1f})"
     )
     for label, text in (
         ("cameras", f"both cameras {args.static_size}+{args.gripper_size} px"),
@@ -236,11 +229,11 @@ def _report_against(args: argparse.Namespace) -> None:
         print(
             f"  {text:28s}: ours {row['ours_steps_per_s']:8.1f} steps/s   {args.against} "
             f"{row[f'{args.against}_steps_per_s']:8.1f} steps/s   ratio {res[f'ratio_{label}']:.2f}x "
-            f"(wall clock {res[f'wall_ratio_{label}']:.2f}x; {row['steps']} steps per repeat)"
+            f"({row['steps']} steps per repeat)"
         )
     renders = res["render_ms"]
     print(
-        "  render CPU ms per camera    : "
+        "  render ms per camera        : "
         + "   ".join(f"{b} static {r['static']:.1f}, gripper {r['gripper']:.1f}" for b, r in renders.items())
     )
     if args.json is not None:

@@ -131,16 +131,15 @@ class CalvinEnv(gym.Env):
             physicsClientId=cid,
         )
         p.setGravity(0, 0, -9.8, physicsClientId=cid)
-        parts = sc.build_moving_parts(cid, self.cfg)
-        self.desk, self.links = parts.uid, parts.links
+        desk = sc.build_desk(cid, self.cfg)
+        self.desk, self.links = desk.parts, desk.links
+        self.desk_bodies = desk
         self.robot = Panda(cid)
         placements = sc.symbolic_block_positions(state, self.np_random, self.cfg)
         self.blocks = {
             c: sc.build_block(cid, c, self.cfg.block_sizes[c], placements[c][:3], placements[c][3])
             for c in sc.BLOCKS
         }
-        desk = sc.build_desk(cid, self.cfg, parts)  # the static bodies last: TinyRenderer draws them last
-        self.desk_bodies = desk
         self._static_names = {desk.table: "table", desk.shelf: "slider_shelf", desk.floor: "floor"}
         self._link_names = {idx: name for name, idx in self.links.items()}
         self._block_of = {uid: f"{c}_block" for c, uid in self.blocks.items()}
