@@ -1,15 +1,11 @@
 """CALVIN's long-horizon protocol: chains of 5 instructions, played by :mod:`bench.engine`.
 
-Protocol per chain (see ``shared/reference/calvin.md``): reset the env once with the chain's symbolic
-start state and a seed derived from ``(seed, chain index)``; then for each of the 5 tasks call
-``env.begin_subtask(task)``, reset the policy with the task's evaluation instruction and step up to
-``max_steps`` times until the oracle reports ``info["success"]``. The env is not reset between
-subtasks; the chain stops at its first failure.
-
-The policy's ``reset`` receives ``info={"suite": "calvin", "scene": ..., "task": ...}``: scripted
-experts may read the task name from it; learned policies must only use the instruction. A chain's
-record depends only on ``(seed, chain index)``: the env is reseeded per chain and the policy per
-subtask, whatever the worker count.
+Per chain (``shared/reference/calvin.md``): reset the env once with the chain's symbolic start state
+and a seed of ``(seed, chain index)``; then for each of the 5 tasks call ``env.begin_subtask(task)``,
+reset the policy with the task's evaluation instruction and step up to ``max_steps`` times until the
+oracle reports ``info["success"]``; the env is not reset between subtasks and the chain stops at its
+first failure. The policy's ``reset`` gets ``info={"suite": "calvin", "scene", "task"}``: scripted
+experts may read the task; learned policies must only use the instruction.
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ ENV_BACKENDS = BACKENDS
 
 @dataclass(frozen=True)
 class CalvinEnvFactory:
-    """Picklable env factory: builds the ``backend`` env (default: ``envs.calvin.env.CalvinEnv``)."""
+    """Picklable env factory of the ``backend`` env."""
 
     static_size: int = 200
     gripper_size: int = 84
@@ -52,7 +48,8 @@ DEFAULT_SIZES = {"rgb_static": 200, "rgb_gripper": 84}
 
 def camera_sizes(policy: Any, static: int | None = None, gripper: int | None = None) -> tuple[int, int]:
     """(static, gripper) camera sizes: the given ones, else the policy's ``camera_sizes``, else
-    CALVIN's; warns when a given size differs from what the policy was trained on."""
+    CALVIN's; warns when a given size differs from the trained one.
+    """
     declared = getattr(policy, "camera_sizes", None) or {}
     sizes = []
     for camera, given in (("rgb_static", static), ("rgb_gripper", gripper)):
@@ -96,7 +93,6 @@ class ChainUnit:
 
 
 def chain_units(chains: Sequence[Any], instruction_for: Callable[[str], str]) -> list[ChainUnit]:
-    """Units of chain objects (with ``index``, ``state``, ``tasks``)."""
     return [
         ChainUnit(int(c.index), dict(c.state), tuple(c.tasks), tuple(map(instruction_for, c.tasks)))
         for c in chains
@@ -105,7 +101,7 @@ def chain_units(chains: Sequence[Any], instruction_for: Callable[[str], str]) ->
 
 @dataclass(frozen=True)
 class ChainPlayer:
-    """The :class:`bench.engine.Player` of CALVIN chains (picklable: it travels to workers)."""
+    """The :class:`bench.engine.Player` of CALVIN chains (picklable)."""
 
     make_env: EnvFactory
     scene: str
@@ -183,8 +179,9 @@ def chain_player(
     max_steps: int,
     video_dir: str | Path | None = None,
 ) -> ChainPlayer:
-    """The player for ``policy``: cameras off when it needs no images, its action mode, rendering
-    when videos are recorded (every env renders then)."""
+    """The player for ``policy``: no cameras when it needs no images, its action mode, rendering
+    when videos are recorded.
+    """
     cameras = CAMERAS if getattr(policy, "needs_images", True) else ()
     env_kwargs: dict[str, Any] = {}
     if video_dir is not None:
@@ -212,18 +209,13 @@ def evaluate_chains(
     on_result: Callable[[dict], None] | None = None,
     worker_timeout_s: float = 600.0,
 ) -> list[dict]:
-    """Evaluate ``policy`` on ``chains`` (objects with ``index``, ``state``, ``tasks``) without a run
-    folder (the trainer's and the regression checks' entry point); records in the order of ``chains``.
+    """Evaluate ``policy`` on ``chains`` (objects with ``index``, ``state``, ``tasks``) without a
+    run folder (the trainer's entry point); records in the order of ``chains``.
 
-    Args:
-        workers: Number of envs run in parallel, each in its own process; with one, the env runs
-            in this process.
-        make_env: ``make_env(scene, cameras, **kwargs) -> env``, picklable when workers run in
-            processes. Defaults to :class:`CalvinEnvFactory` at the policy's ``camera_sizes``.
-        record: Record videos of the first ``record`` chains of the list into ``video_dir``.
-        instruction_for: Task name -> instruction; defaults to ``envs.calvin.language.eval_instruction``.
-        on_result: Called with each episode record as its chain finishes.
-        worker_timeout_s: A worker silent for this long is killed and its chain fails.
+    ``workers`` envs run in processes (one: in this process); ``make_env(scene, cameras, **kwargs)``
+    (picklable with workers) defaults to :class:`CalvinEnvFactory` at the policy's ``camera_sizes``;
+    videos of the first ``record`` chains go to ``video_dir``; ``instruction_for`` defaults to
+    ``envs.calvin.language.eval_instruction``; a worker silent for ``worker_timeout_s`` fails its chain.
     """
     if max_steps < 1:
         raise ValueError(f"need max_steps >= 1, got {max_steps}")

@@ -1,23 +1,19 @@
 """The evaluation engine of every suite: units played in env workers, the policy in the driver.
 
-A suite describes how to play one *unit* of work (a CALVIN chain, a SimplerEnv episode, a real trial)
-with a picklable :class:`Player`:
+A suite plays one *unit* (a CALVIN chain, a SimplerEnv episode, a real trial) with a picklable
+:class:`Player`: ``open()`` builds what a worker plays in; ``new_record(job)`` is the unit's record
+before it is played; ``play(env, job, record)`` is a generator that fills the record in and yields
+``(obs, reset)`` for each action it needs (``reset``: ``None``, or ``{"instruction", "seed", "info"}``
+for ``policy.reset`` at an instruction's first step) and receives the checked action; raising
+:class:`UnitFailed` (:func:`env_call` does for a failing env) ends the unit with its reason, and a
+failing policy raises it into the generator; ``check_action(action, source)`` validates an action;
+``failed(job, reason, progress)`` is the record of a unit whose worker died (``progress``: the steps
+after each reset seen).
 
-- ``player.open()`` builds what a worker plays in (an env, or a cache of envs);
-- ``player.new_record(job)`` is the unit's record before it is played;
-- ``player.play(env, job, record)`` is a generator that fills ``record`` in and yields
-  ``(obs, reset)`` whenever it needs an action, where ``reset`` is ``None`` or ``{"instruction",
-  "seed", "info"}`` for ``policy.reset`` at the first step of an instruction; it receives the
-  checked action. When the policy fails, :class:`UnitFailed` is raised into it; when it raises
-  :class:`UnitFailed` (:func:`env_call` does for a failing env), the unit ends with that reason;
-- ``player.check_action(action, source)`` validates one action (raises ``ValueError``);
-- ``player.failed(job, reason, progress)`` is the record of a unit whose worker died (``progress``:
-  the steps taken after each ``reset`` seen so far).
-
-Each worker (a process, or the driver itself when ``workers == 1``) owns one env; the driver owns
-the policy and answers all waiting workers with one ``policy.act_batch`` call per round. Worker
-``w`` always uses policy slot ``w``. A unit's record depends only on its seeds, never on the worker
-count: suites reseed the env per unit and the policy per instruction.
+Each worker (a process, or the driver itself when ``workers == 1``) owns one env; the driver owns the
+policy and answers all waiting workers with one ``act_batch`` call per round, worker ``w`` in policy
+slot ``w``. Records never depend on the worker count: suites reseed the env per unit and the policy
+per instruction.
 """
 
 from __future__ import annotations
@@ -60,8 +56,9 @@ class Abort:
 
 
 class UnitFailed(Exception):
-    """Ends a unit with ``stop_reason`` ``reason``: raised into a player when the policy failed, and by
-    :func:`env_call` when the env did."""
+    """Ends a unit with ``stop_reason`` ``reason`` (raised into a player when the policy fails,
+    by :func:`env_call` when the env does).
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -90,12 +87,11 @@ class BasePlayer:
 
 
 def is_error(record: Mapping[str, Any], prefix: str = "error") -> bool:
-    """Whether a unit's record ended in an error (``prefix`` :data:`WORKER_DIED`: its worker died)."""
+    """Whether a record ended in an error (``prefix`` :data:`WORKER_DIED`: its worker died)."""
     return str(record.get("stop_reason", "")).startswith(prefix)
 
 
 def error_reason(exc: BaseException, where: str) -> str:
-    """``stop_reason`` of a unit ended by ``exc`` raised in ``where``."""
     return f"error:{where} raised {type(exc).__name__}: {exc}"
 
 
@@ -107,8 +103,15 @@ def env_call(where: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> A
         raise UnitFailed(error_reason(exc, where)) from exc
 
 
+def open_env(player: Player) -> Any:
+    """``player.open()``; a failure is a ``RuntimeError`` that stops the run."""
+    try:
+        return player.open()
+    except Exception as exc:
+        raise RuntimeError(f"could not create the environment: {type(exc).__name__}: {exc}") from exc
+
+
 def close_env(env: Any) -> None:
-    """Close ``env`` if it has a ``close`` (a failing close never fails a run)."""
     with contextlib.suppress(Exception):
         env.close()
 
@@ -117,8 +120,7 @@ def close_env(env: Any) -> None:
 
 
 def play(player: Player, env: Any, job: Job) -> Generator[tuple[Any, dict | None], Any, dict]:
-    """Play ``job`` with ``player``: its record, with ``stop_reason`` of a :class:`UnitFailed` and
-    ``wall_time_s``."""
+    """Play ``job``: its record, with the reason of a :class:`UnitFailed` and ``wall_time_s``."""
     record = player.new_record(job)
     start = time.perf_counter()
     try:
@@ -174,10 +176,7 @@ class _LocalWorker:
 
     def __init__(self, slot: int, player: Player):
         self.slot, self.player, self.job, self.inbox = slot, player, None, None
-        try:
-            self.env = player.open()
-        except Exception as exc:
-            raise RuntimeError(f"could not create the environment: {type(exc).__name__}: {exc}") from exc
+        self.env = open_env(player)
 
     def start(self, job: Job) -> None:
         self.job = job
@@ -221,11 +220,8 @@ class _ProcessWorker:
         self._send(("reply", answer))
 
     def pull(self, timeout_s: float) -> None:
-        """Fill ``inbox`` with the worker's message, or a ``died`` note if it died or went silent.
-
-        ``timeout_s`` counts from the last message sent once the env is built (``ready``); building
-        it may take up to :data:`STARTUP_TIMEOUT_S`.
-        """
+        """Fill ``inbox`` with the worker's message, or ``died`` when it died or stayed silent
+        ``timeout_s`` after the last message sent (building its env may take :data:`STARTUP_TIMEOUT_S`)."""
         while self.inbox is None:
             try:
                 if not (self.conn.poll() or (not self.proc.is_alive() and self.conn.poll())):
@@ -273,11 +269,9 @@ class _ProcessWorker:
 def policy_round(
     policy: Policy, batch: list[tuple[int, Any, dict | None]], policy_name: str, player: Player
 ) -> list:
-    """Answer one round of ``(slot, obs, reset)``: reset the policy where an instruction starts, then
-    one ``act_batch`` for all and check each action. Failures become :class:`Abort` replies.
-
-    If the batched call raises, each observation is retried alone to find the failing unit(s), so
-    that a failure does not depend on which units share a batch.
+    """Answer one round of ``(slot, obs, reset)``: reset the policy where an instruction starts,
+    then one ``act_batch`` for all, each action checked; failures become :class:`Abort` replies. A failing
+    batch is retried one observation at a time, so a failure does not depend on which units share it.
     """
     name = f"policy {policy_name!r}"
     replies: list[Any] = [None] * len(batch)
@@ -339,13 +333,12 @@ def run_units(
     on_result: Callable[[dict], None] | None = None,
     worker_timeout_s: float = 600.0,
 ) -> list[dict]:
-    """Play ``jobs`` with ``policy`` in the driver and ``workers`` envs; returns records in job order.
+    """Play ``jobs`` with ``policy`` in the driver and ``workers`` envs; records in job order.
 
-    With one worker the env runs in the driver (no start-up cost, no protection against crashes);
-    with more, each env runs in its own process. A worker that dies or is silent for
-    ``worker_timeout_s`` is replaced; its unit's record comes from ``player.failed`` with
-    ``stop_reason`` starting with :data:`WORKER_DIED`. ``on_result`` is called in the driver with
-    each record as its unit finishes. An env that cannot be built raises ``RuntimeError``.
+    One worker plays in the driver (no start-up cost, no crash protection); more run one process each.
+    A worker that dies or is silent for ``worker_timeout_s`` is replaced and its unit's record comes from
+    ``player.failed`` (``stop_reason`` :data:`WORKER_DIED`). ``on_result`` gets each record as its unit
+    finishes. An env that cannot be built raises ``RuntimeError``.
     """
     if workers < 1:
         raise ValueError(f"need workers >= 1, got {workers}")

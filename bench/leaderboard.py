@@ -1,11 +1,9 @@
 """Leaderboards of stored runs: ``python -m bench.leaderboard [ROOTS...] --out results/``.
 
-Finds every run folder (one holding ``summary.json``) below ROOTS (default ``results/runs`` and
-``runs``), builds one table per suite (the table its module declares in
-:meth:`bench.suites.Suite.leaderboard_table`; the built-in ones are in :mod:`bench.tables`) and writes
-``OUT/leaderboard.md`` (all suites, Markdown) and ``OUT/leaderboard_<suite>.csv`` (numbers, one row per
-run). Runs of a suite without a table are reported with a warning and left out. Exit codes: 0
-written, 1 error, 2 bad input (e.g. no runs found).
+Finds the run folders below ROOTS (default ``results/runs`` and ``runs``), builds one table per suite
+(:meth:`bench.suites.Suite.leaderboard_table`) and writes ``OUT/leaderboard.md`` (every suite) and
+``OUT/leaderboard_<suite>.csv`` (one row per run); runs of a suite without a table are left out with a
+warning. Exit codes: 0 written, 1 error, 2 bad input (e.g. no runs found).
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ __all__ = ["build_leaderboards", "calvin_published_rows", "main", "write_leaderb
 
 
 def table_of(suite: str) -> LeaderboardTable | None:
-    """The leaderboard table that suite ``suite`` declares (None: unregistered, or it has none)."""
     found = find_suite(suite)
     return found.leaderboard_table() if found is not None else None
 
@@ -36,10 +33,10 @@ def table_of(suite: str) -> LeaderboardTable | None:
 def build_leaderboards(
     runs: pd.DataFrame, include_published: bool = True, include_shards: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Suite -> leaderboard, for every suite that has runs and declares a table (with the suite's
-    published rows unless ``include_published`` is false). Runs of other suites give one
-    :class:`UserWarning` and are left out; so do single shards of sharded runs (``--shard i/n``; their
-    merged folder is the run) unless ``include_shards``."""
+    """Suite -> leaderboard for every suite with runs and a table (with its published rows
+    unless ``include_published`` is false). Runs of other suites, and single shards unless
+    ``include_shards``, are left out with a :class:`UserWarning`.
+    """
     if runs.empty:
         return {}
     if not include_shards and "shard" in runs:
@@ -71,7 +68,6 @@ def build_leaderboards(
 
 
 def leaderboard_markdown(tables: dict[str, pd.DataFrame], roots: Sequence[str]) -> str:
-    """The whole ``leaderboard.md``."""
     lines = [
         "# Leaderboard",
         "",
@@ -85,7 +81,6 @@ def leaderboard_markdown(tables: dict[str, pd.DataFrame], roots: Sequence[str]) 
 
 
 def write_leaderboards(tables: dict[str, pd.DataFrame], out: str | Path, roots: Sequence[str]) -> list[Path]:
-    """Write ``leaderboard.md`` and one ``leaderboard_<suite>.csv`` per table into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "leaderboard.md"]
@@ -120,7 +115,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry; returns the exit code."""
     args = parse_args(argv)
     paths = find_runs(args.roots)
     if not paths:

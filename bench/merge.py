@@ -1,16 +1,11 @@
 """Merge the shards of a run: ``python -m bench.merge SHARD_DIR... --out DIR``.
 
-Run the shards anywhere (any scheduler: Slurm arrays, separate machines), e.g.::
-
-    python -m bench.run --policy P --chains 1000 --shard 0/4 --out runs/p/shard0
-    ...
-    python -m bench.run --policy P --chains 1000 --shard 3/4 --out runs/p/shard3
-    python -m bench.merge runs/p/shard* --out runs/p/all
-
-Shards of every suite merge. They must come from the same run settings (policy, suite, seed and
-every option of the suite); their units are put back in run order, a unit present in two shards is
-an error, and a missing unit is an error unless ``--allow-partial``. The merged folder is a normal
-run folder: ``config.json`` (with ``merged_from``), ``episodes.jsonl`` and ``summary.json``.
+Run the shards anywhere (Slurm arrays, separate machines), e.g. ``python -m bench.run --policy P
+--chains 1000 --shard 0/4 --out runs/p/shard0`` ... ``--shard 3/4 ...``, then ``python -m bench.merge
+runs/p/shard* --out runs/p/all``. Shards of any suite merge when they share the run's settings
+(policy, suite, seed, the suite's options); units go back in run order; a unit in two shards is an
+error, and so is a missing one unless ``--allow-partial``. The result is a normal run folder
+(``config.json`` with ``merged_from``).
 """
 
 from __future__ import annotations
@@ -22,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.session import EPISODES_FILE, SUMMARY_FILE, fill_options, load_records, summary_of
+from bench.rundir import EPISODES_FILE, SUMMARY_FILE
+from bench.session import fill_options, load_records, summary_of
 from bench.suites import CommonOptions, UsageError, get_suite
 
 
 def merge(shards: Sequence[str | Path], out: str | Path, allow_partial: bool = False) -> dict[str, Any]:
-    """Merge shard folders into ``out``; returns the merged summary."""
     if not shards:
         raise UsageError("no shard folders given")
     folders = [Path(s) for s in shards]

@@ -1,40 +1,21 @@
 """Ray backend of every suite: ``python -m bench.run ... --ray [ADDRESS]``.
 
-``--ray`` alone starts a local Ray instance (or uses the one this process already joined);
-``--ray ADDRESS`` (``auto``, ``ray://host:10001``, ``host:6379``) joins that cluster. Example::
+``--ray`` alone starts a local Ray instance (or uses the one this process joined); ``--ray ADDRESS``
+(``auto``, ``ray://host:10001``, ``host:6379``) joins that cluster; by explicit address Ray (2.60) needs
+``RAY_AUTH_MODE=token`` to pick up its token (``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``).
 
-    ray start --head                      # on the head node, then ray start --address=... on the others
-    python -m bench.run --policy expert --chains 1000 --ray auto --out runs/expert_D
-    RAY_AUTH_MODE=token python -m bench.run ... --ray HEAD_IP:6379   # by address: Ray's token auth
+Design: one actor per cluster CPU (at most one per unit), each with its own env **and its own policy**
+built from the ``--policy`` spec, playing whole units as ``--workers 1`` does, so records equal a
+``--workers 1`` run. Batching across envs in the driver (what ``--workers N`` does) would need a Ray
+round trip with the camera images for every env step, which would cost more than the simulator and
+tie every node to the driver's pace; here an actor talks to the driver once per policy reset. The
+price: every actor loads the policy, which must be buildable from its spec on the nodes.
 
-Ray (2.60) only picks its authentication token up by itself for ``auto``; by explicit address, set
-``RAY_AUTH_MODE=token`` (the token comes from ``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``).
-
-Design: one Ray actor per env, each holding its own env **and its own copy of the policy**, built
-from the ``--policy`` spec inside the actor. An actor plays whole units with the suite's player
-exactly as ``--workers 1`` does (policy slot 0, one observation per ``act_batch`` call), so a
-unit's record is identical to a ``--workers 1`` run with the same seed. This was chosen over env
-actors with the policy in the driver (batched inference, as ``--workers N`` does) because that
-would need a Ray round trip carrying the camera images for every env step, which would dominate
-the simulator's own cost and tie every node to the driver's pace; here actors talk to the driver
-once per policy reset. The price: every actor loads the policy (memory; no batching across envs),
-and the policy must be buildable from its spec in another process (a registered name,
-``package.module:Class`` importable on the nodes, ``remote:ws://...``, ``vla:DIR`` with DIR
-readable there); actors reserve one CPU each and no GPU.
-
-Actors: one per CPU of the cluster (``ray.cluster_resources()["CPU"]``), at most one per unit;
-``--workers`` is the local backend's option and must stay 1 with ``--ray``. A local instance
-started here gets ``num_cpus = min(usable cores, units)``.
-
-Records stream to ``on_result`` (``episodes.jsonl``) as units finish, so ``--resume`` and
-``--fail-fast`` work as with the local backend. An actor that dies (crash, ``os._exit``, a lost
-node) fails its unit with ``stop_reason`` ``error:worker died: Ray actor died: ...`` (played again
-on resume) and is replaced; the instructions the unit finished before are counted (actors report at
-each policy reset), the steps after the last one are unknown and recorded as 0. An actor that cannot
-build its env or its policy stops the run, like an env that cannot be created locally. Hung actors
-are not detected (no ``worker_timeout_s``). Videos (``--record``) are written by the actor to a
-temporary folder on its node and sent back to the driver, so they land in ``OUT/videos`` on any
-cluster.
+Records stream to ``on_result`` as units finish (resume and fail-fast work as locally). An actor that
+dies fails its unit with ``error:worker died: Ray actor died: ...`` (played again on resume) and is
+replaced; the instructions it finished before count (actors report at each reset), the steps after
+the last reset are recorded as 0. An actor that cannot build its env or policy stops the run. Hung
+actors are not detected. Videos are written on the actor's node and sent back with the record.
 """
 
 from __future__ import annotations
@@ -51,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.engine import WORKER_DIED, Abort, Job, Player, _advance, close_env, play, policy_round
+from bench.engine import WORKER_DIED, Abort, Job, Player, _advance, close_env, open_env, play, policy_round
 from policies.base import Policy
 
 #: ``--ray`` without a value: start (or reuse) a local Ray instance.
@@ -95,10 +76,7 @@ class UnitActor:
         keep = getattr(player, "video_dir", None) is not None
         self.video_dir = tempfile.mkdtemp(prefix="robovlm-ray-videos-") if keep else None
         self.player = dataclasses.replace(player, video_dir=self.video_dir) if keep else player
-        try:
-            self.env = self.player.open()
-        except Exception as exc:
-            raise RuntimeError(f"could not create the environment: {type(exc).__name__}: {exc}") from exc
+        self.env = open_env(self.player)
         self.gen: Any = None
         self.pending: tuple = ("done", None)
         self.progress: list[int] = []
@@ -108,10 +86,8 @@ class UnitActor:
         return "ready"
 
     def advance(self, job: Job | None = None) -> tuple:
-        """Play the current unit (or start ``job``) up to its next policy reset, or its end.
-
-        Returns ``("reset", steps after each earlier reset)`` before each reset, and
-        ``("done", record, {video file name: bytes})`` at the end of the unit.
+        """Play the current unit (or start ``job``) up to its next policy reset or its end:
+        ``("reset", steps after each earlier reset)`` or ``("done", record, {video file: bytes})``.
         """
         if job is not None:
             self.gen, self.progress, self.announced = play(self.player, self.env, job), [], False
@@ -157,9 +133,9 @@ def _usable_cpus() -> int:
 
 @contextlib.contextmanager
 def connect(address: str | None, n_chains: int) -> Iterator[Any]:
-    """Join Ray for the duration of the block: reuse this process's connection if there is one,
-    else start a local instance (``address`` None or ``"local"``) or join ``address``; leave Ray
-    as found."""
+    """Join Ray for the block: this process's connection, else a new local instance (``address``
+    None or ``"local"``) or the cluster at ``address``; Ray is left as found.
+    """
     ray = import_ray()
     if ray.is_initialized():
         yield ray
@@ -187,8 +163,9 @@ def connect(address: str | None, n_chains: int) -> Iterator[Any]:
 
 
 def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
-    """Fail fast on a ``host:port`` that nothing listens on (``ray.init`` would retry for many
-    minutes); other forms (``auto``, ``ray://...``) are left to Ray."""
+    """Fail fast on a ``host:port`` nothing listens on (``ray.init`` would retry for
+    minutes); other forms are left to Ray.
+    """
     host, sep, port = address.rpartition(":")
     if not sep or "://" in address or not port.isdigit():
         return
@@ -223,20 +200,12 @@ def run_units(
     on_result: Callable[[dict], None] | None = None,
     actors: int | None = None,
 ) -> list[dict]:
-    """:func:`bench.engine.run_units` on a Ray cluster; the same records, in job order.
+    """:func:`bench.engine.run_units` on Ray: the same records, in job order.
 
-    Args:
-        policy_spec: What each actor builds its policy from: a ``--policy`` spec for
-            :func:`policies.registry.make_policy`, or a picklable zero-argument factory.
-        player: The suite's picklable player (a dataclass; its ``video_dir`` is replaced by a
-            folder on the actor's node).
-        address: ``"local"``/None: this process's Ray connection or a new local instance; else the
-            address of a cluster to join.
-        actors: Number of Ray actors; defaults to the cluster's CPUs. Never more than jobs.
-
-    Raises:
-        RuntimeError: ray is not installed, the cluster cannot be reached, or an actor cannot build
-            its env or policy.
+    ``policy_spec``: what each actor builds its policy from (a ``--policy`` spec or a picklable factory);
+    ``player``: the suite's picklable player (a dataclass; its ``video_dir`` is replaced on the actor);
+    ``actors``: defaults to the cluster's CPUs. Raises ``RuntimeError`` when ray is missing, the cluster
+    cannot be reached or an actor cannot build its env or policy.
     """
     queue = deque(jobs)
     if not queue:

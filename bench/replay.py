@@ -3,43 +3,26 @@
 ``python -m bench.replay CHECKPOINT [--data DIR] [--language eval recorded wrong]
 [--probes none first_frame frozen_state] [--split held_out|train] [--episodes N] [--json FILE]``
 
-Episodes: the ones the run held out (``data.val_fraction`` of the store's episodes, chosen by
-:func:`trainer.validation.split_episodes` with the run's ``train.seed``, exactly as training chose
-them). ``--data`` defaults to the run's ``data.path``; the store must be the one the run trained on
-(its frame count must match the checkpoint's statistics). A run that held nothing out is an error:
-``--split train`` replays its training episodes instead, which measures the fit, not generalisation.
+Episodes: those the run held out (:func:`trainer.validation.split_episodes` with the run's
+``data.val_fraction`` and ``train.seed``), on the store it trained on (``--data``, default its
+``data.path``; the frame count must match the checkpoint's statistics); ``--split train`` replays
+training episodes instead (the fit, not generalisation). Every frame goes to the policy as a live
+observation would, and its action is compared with the recorded one: the arm's squared error per
+dimension (normalised units), the share of right gripper commands, overall and within
+:data:`NEAR_SWITCH` frames of a recorded switch. Baselines: the training episodes' mean action, and
+each task's mean action (what an instruction-only policy could reach).
 
-Every frame goes to the VLA policy exactly as a live observation would (history buffers, resizing,
-denormalisation, re-query every step), and the action it returns is compared with the recorded one:
-the arm's squared error per dimension in normalised units ([-1, 1] per dimension), the share of
-steps with the right gripper command, overall and within :data:`NEAR_SWITCH` frames of a switch of
-the recorded gripper command (where a policy that only repeats the last command fails). Two
-baselines need no policy: the mean normalised action of the run's training episodes, and the mean
-action of each task over those episodes (what an instruction-only policy could reach).
-
-The instruction fed (``--language``):
-
-- ``eval``: the task's evaluation phrasing, what ``bench.run`` gives (the default);
-- ``recorded``: the episode's recorded training phrasing;
-- ``wrong``: a training phrasing of another task (the task half the task list away, so another
-  family): how far the policy's actions move when the language names a different task.
-
-With all three, the report also counts the frames on which the evaluation phrasing acts like its own
-task: its prediction is nearer the recorded phrasing's than the wrong task's.
-
-Probes change what the policy sees, to find what its actions depend on:
-
-- ``none``: the recording as it is;
-- ``first_frame``: every camera shows the episode's first frame throughout (does it look?);
-- ``frozen_state``: the proprioception history is the current state repeated (does it read the
-  arm's motion from the state history?); only for checkpoints that read a state (``state_key``).
+``--language``: ``eval`` (the task's evaluation phrasing, what ``bench.run`` gives), ``recorded`` (the
+episode's training phrasing) or ``wrong`` (a training phrasing of the task half the task list away);
+with all three, the frames where the eval phrasing acts like its own task are counted. ``--probes``:
+``none``; ``first_frame`` (every camera frozen on the first frame: does it look?); ``frozen_state``
+(the state history is the current state repeated: does it read the arm's motion from it?).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,27 +30,28 @@ from typing import Any
 
 import numpy as np
 
+from bench.rundir import read_json_object, write_json_atomic
+
 PROBES = ("none", "first_frame", "frozen_state")
 LANGUAGES = ("eval", "recorded", "wrong")
 SPLITS = ("held_out", "train")
+#: Frames either side of a gripper switch counted as 'near' it.
 NEAR_SWITCH = 3
-"""frames either side of a gripper switch counted as 'near' it"""
 
 
 @dataclass
 class ReplayResult:
+    """One probe and language: ``arm_mse`` (the 6 arm dims, normalised units) and ``arm_mse_per_dim``
+    (x, y, z, roll, pitch, yaw), ``gripper_accuracy`` (steps whose gripper sign matches the recording)
+    and the same within :data:`NEAR_SWITCH` frames of a recorded switch (None: no switch). ``probe`` is
+    ``baseline`` for the constant baselines, whose ``language`` is their name."""
+
     probe: str
-    """what the policy saw (PROBES), or 'baseline' for the constant baselines"""
     language: str
-    """the instruction fed (LANGUAGES), or the baseline's name"""
     arm_mse: float
-    """mean squared error of the 6 arm dims, normalised units"""
     arm_mse_per_dim: list[float]
-    """the same per dim: x, y, z, roll, pitch, yaw"""
     gripper_accuracy: float
-    """share of steps whose gripper sign matches the recording"""
     gripper_accuracy_near_switch: float | None
-    """the same on steps within NEAR_SWITCH frames of a recorded gripper switch (None: no switch)"""
     steps: int
     near_switch_steps: int
     episodes: int
@@ -75,14 +59,12 @@ class ReplayResult:
 
 @dataclass
 class Recording:
-    """The recorded targets of the replayed episodes, in normalised units, frame after frame."""
+    """The replayed episodes' recorded targets frame after frame: ``actions`` (N, 7, normalised), each
+    frame's task and ``near_switch`` (N,) (within :data:`NEAR_SWITCH` frames of a gripper switch)."""
 
     actions: np.ndarray
-    """(N, 7) normalised recorded actions"""
     tasks: list[str]
-    """task of each frame"""
     near_switch: np.ndarray
-    """(N,) bool: within NEAR_SWITCH frames of a recorded gripper switch"""
 
 
 def spread(items: Sequence[int], n: int) -> list[int]:
@@ -105,10 +87,9 @@ def near_switch(gripper: np.ndarray, window: int = NEAR_SWITCH) -> np.ndarray:
 
 
 def run_split(cfg: Any, trained_frames: int | None, store: Any) -> tuple[list[int], list[int]]:
-    """(trained, held out) episodes of ``store`` in the run of ``cfg`` (a TrainConfig).
-
-    ``trained_frames``: the frame count of the run's training data (its statistics' ``n_frames``);
-    the split is the run's own only on that very store."""
+    """(trained, held out) episodes of ``store`` in the run of ``cfg``; ``trained_frames`` (the
+    run's statistics' ``n_frames``) must match the store, where alone the split is the run's.
+    """
     from trainer.validation import split_episodes
 
     if trained_frames is not None and int(trained_frames) != store.n_frames:
@@ -136,7 +117,6 @@ def replay_episodes(cfg: Any, trained_frames: int | None, store: Any, split: str
 
 
 def suite_language(store: Any) -> Any:
-    """The language module of the store's suite (``envs.<suite>.language``)."""
     suite = store.env.get("suite")
     try:
         return importlib.import_module(f"envs.{suite}.language")
@@ -217,7 +197,9 @@ def predict(
     probe: str = "none",
     instruction_for: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> np.ndarray:
-    """(N, 7) normalised actions ``policy`` (a VLAPolicy) returns on every frame of ``episodes``."""
+    """(N, 7) normalised actions ``policy`` (a VLAPolicy in exec mode 'first') returns on every
+    frame of ``episodes``.
+    """
     from trainer.data.preprocess import normalize_actions
 
     if probe not in PROBES:
@@ -248,7 +230,6 @@ def predict(
 def replay(
     policy: Any, store: Any, episodes: Sequence[int], probe: str = "none", language: str = "recorded"
 ) -> ReplayResult:
-    """Replays ``episodes`` of ``store`` (an EpisodeStore) through ``policy`` and scores it."""
     predicted = predict(policy, store, episodes, probe, instruction_source(language, store))
     rec = recording(store, episodes, policy.cfg.data.action_key, policy.quantiles)
     return score(predicted, rec, probe, language, len(episodes))
@@ -277,8 +258,9 @@ def baselines(
 
 
 def agreement(eval_pred: np.ndarray, recorded_pred: np.ndarray, wrong_pred: np.ndarray) -> int:
-    """Frames on which the eval phrasing's arm prediction is nearer the recorded phrasing's than the
-    wrong task's (the eval phrasing acts like its own task)."""
+    """Frames on which the eval phrasing's arm prediction is nearer the recorded phrasing's than
+    the wrong task's.
+    """
     own = ((eval_pred[:, :6] - recorded_pred[:, :6]) ** 2).sum(axis=1)
     other = ((eval_pred[:, :6] - wrong_pred[:, :6]) ** 2).sum(axis=1)
     return int((own < other).sum())
@@ -315,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     try:
         policy = VLAPolicy.from_checkpoint(args.checkpoint, exec_mode="first")
-        trained_frames = json.loads((Path(args.checkpoint) / "stats.json").read_text()).get("n_frames")
+        trained_frames = read_json_object(Path(args.checkpoint) / "stats.json").get("n_frames")
         store = EpisodeStore(args.data or policy.cfg.data.path)
         chosen = replay_episodes(policy.cfg, trained_frames, store, args.split)
         episodes = spread(chosen, args.episodes or len(chosen))
@@ -359,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "(its prediction nearer the recorded phrasing's than the wrong task's)"
             )
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_json_atomic(args.json, report)
     return report
 
 

@@ -1,21 +1,14 @@
 """Discovery and loading of stored runs and training logs.
 
-A *run folder* is what ``python -m bench.run --out DIR`` writes: ``summary.json`` (required here),
-``config.json`` and ``episodes.jsonl`` (optional for reading). :func:`find_runs` finds every folder
-below some roots that holds a ``summary.json``; :func:`load_run` reads one into a plain dict (its
-suite checks its summary and may add details); :func:`runs_table` puts many into a
-:class:`pandas.DataFrame` with one row per run (the suite adds its columns).
+:func:`find_runs` finds the folders holding a ``summary.json`` below some roots, :func:`load_run` reads
+one (its suite checks the summary and may add details) and :func:`runs_table` makes one row per run
+(the suite adds its columns). ``backbone``, ``structure`` and ``split`` (``"ABC->D"``) in summary.json
+or config.json (summary wins) place a run in the design grid.
 
-Training logs (:func:`load_train_log`, found by :func:`find_train_logs`) are TensorBoard-free:
-
-- ``DIR/train_log.jsonl``: one JSON object per line, each with an integer ``step`` and any number of
-  scalar keys (``loss``, ``lr``, ``val_loss``, ...); a line may leave keys out, non-numeric values are
-  ignored, and lines of the same ``step`` merge (a later value wins, as after a resumed training).
-  Example line: ``{"step": 100, "epoch": 0, "loss": 0.41, "lr": 2e-05}``. ``trainer.train`` writes it.
-- ``DIR/train_log.csv``: the same as a CSV file with a header row holding a ``step`` column.
-
-Design-grid keys: ``backbone``, ``structure`` and ``split`` (``"ABC->D"``) in ``summary.json`` or
-``config.json`` (summary wins) place a run in the backbone x structure grid.
+Training logs (``trainer.train`` writes them): ``train_log.jsonl``, one JSON object per line with an
+integer ``step`` and any scalar keys (``{"step": 100, "epoch": 0, "loss": 0.41, "lr": 2e-05}``; lines
+may leave keys out, non-numeric values are ignored, lines of one step merge, a later value winning),
+or ``train_log.csv`` with a header holding ``step``.
 """
 
 from __future__ import annotations
@@ -29,11 +22,9 @@ from typing import Any
 import pandas as pd
 
 from bench import rundir
+from bench.rundir import CONFIG_FILE, SUMMARY_FILE
 from bench.suites import check_summary, find_suite
 
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.json"
-EPISODES_FILE = "episodes.jsonl"
 TRAIN_LOG_FILES = ("train_log.jsonl", "train_log.csv")
 #: Keys copied from config.json (then summary.json) into :func:`load_run`'s ``provenance``.
 PROVENANCE_KEYS = (
@@ -71,16 +62,14 @@ def _walk_files(roots: str | Path | Iterable[str | Path], names: Sequence[str]) 
 
 
 def find_runs(roots: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Run folders (folders holding ``summary.json``) at or below ``roots``, sorted.
-
-    A root may itself be a run folder or a ``summary.json`` file; roots that do not exist are skipped.
+    """Run folders (holding ``summary.json``) at or below ``roots``, sorted; a root may be a run
+    folder or its summary.json, missing roots are skipped.
     """
     return sorted({p.parent for p in _walk_files(roots, (SUMMARY_FILE,))})
 
 
 def find_train_logs(roots: str | Path | Iterable[str | Path]) -> list[Path]:
-    """``train_log.jsonl`` / ``train_log.csv`` files at or below ``roots`` (the JSONL one wins when a
-    folder holds both), sorted."""
+    """Training logs at or below ``roots`` (the JSONL one where a folder has both), sorted."""
     by_folder: dict[Path, Path] = {}
     for path in _walk_files(roots, TRAIN_LOG_FILES):
         if path.parent not in by_folder or path.suffix == ".jsonl":
@@ -92,22 +81,10 @@ def find_train_logs(roots: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
-    """Load one stored run.
-
-    Args:
-        path: A run folder or its ``summary.json``.
-
-    Returns:
-        A dict with ``path`` (the folder), ``summary`` (summary.json as stored), ``config``
-        (config.json, ``{}`` when absent), ``provenance`` (package version, git commit, Python,
-        platform, policy class; ``None`` where unknown), ``meta`` (``backbone``, ``structure``,
-        ``split``, ``checkpoint``, from summary.json then config.json), ``completed`` (None, or
-        what the suite's :meth:`~bench.suites.Suite.read_details` gives: CALVIN's consecutive
-        successes per chain), the suite's other details and ``warnings`` (list of strings).
-
-    Raises:
-        RunFormatError: (a ``ValueError``) summary.json or config.json is missing, not JSON, or lacks a
-            required key (its suite says which); the message names the file and the key.
+    """One stored run (a folder or its summary.json) as a dict: ``path``, ``summary``, ``config``
+    (``{}`` when absent), ``provenance`` (:data:`PROVENANCE_KEYS`), ``meta`` (:data:`META_KEYS`),
+    ``completed`` (None, or CALVIN's per-chain counts from the suite's ``read_details``), the suite's other
+    details and ``warnings``. :class:`RunFormatError` names the file and the key of a malformed run.
     """
     path = Path(path)
     run_dir = path.parent if path.name == SUMMARY_FILE else path
@@ -130,7 +107,7 @@ def load_run(path: str | Path) -> dict[str, Any]:
 
 
 def is_shard(run: dict[str, Any]) -> bool:
-    """Whether a loaded run is one shard of a sharded run (``--shard i/n``), not a whole run."""
+    """Whether a loaded run is one shard (``--shard i/n``) of a run, not a whole run."""
     return bool(run["summary"].get("shard", run["config"].get("shard")))
 
 
@@ -138,7 +115,6 @@ def is_shard(run: dict[str, Any]) -> bool:
 
 
 def run_row(run: dict[str, Any], ci_method: str = "bootstrap") -> dict[str, Any]:
-    """One flat row of :func:`runs_table` for a loaded run (see :func:`load_run`)."""
     summary, config = run["summary"], run["config"]
     suite = find_suite(summary["suite"])
     row: dict[str, Any] = {"run": str(run["path"]), "suite": summary["suite"], "policy": summary["policy"]}
@@ -153,16 +129,10 @@ def run_row(run: dict[str, Any], ci_method: str = "bootstrap") -> dict[str, Any]
 def runs_table(
     paths: Iterable[str | Path | dict[str, Any]], ci_method: str = "bootstrap", on_error: str = "raise"
 ) -> pd.DataFrame:
-    """One row per run: identity (run folder, suite, policy, backbone, structure, split), the suite's
-    columns (CALVIN: scene, ``sr1``..``sr5`` with ``_low``/``_high`` Wilson bounds, ``avg_len`` with
-    ``avg_len_low``/``avg_len_high``), run settings and provenance.
-
-    Args:
-        paths: Run folders (or already loaded runs from :func:`load_run`).
-        ci_method: Interval of the average length: ``"bootstrap"`` or ``"normal"``.
-        on_error: ``"raise"`` a :class:`RunFormatError` for a malformed run, or ``"warn"``: issue a
-            :class:`UserWarning` and leave the run out. Runs whose episodes.jsonl disagrees with their
-            summary also give a warning.
+    """One row per run (folders, or runs from :func:`load_run`): identity (folder, suite, policy,
+    backbone, structure, split), the suite's columns, settings and provenance. ``ci_method``: interval of
+    the average length (``bootstrap`` or ``normal``); ``on_error``: ``raise`` on a malformed run, or
+    ``warn`` and leave it out. Runs whose episodes.jsonl disagrees with their summary warn too.
     """
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -185,12 +155,8 @@ def runs_table(
 
 
 def load_train_log(path: str | Path) -> pd.DataFrame:
-    """A training log (``train_log.jsonl`` or ``train_log.csv``, see the module docstring) as a
-    DataFrame with one row per ``step`` (sorted; lines of the same step merged, a later value winning,
-    as after a resumed training), with only numeric columns (missing entries are NaN).
-
-    Raises:
-        RunFormatError: a line is not a JSON object, or ``step`` is missing or not a number.
+    """A training log as a DataFrame, one row per ``step`` (sorted, lines of one step merged),
+    numeric columns only; :class:`RunFormatError` for a line that is not an object or lacks a numeric step.
     """
     path = Path(path)
     if path.suffix == ".csv":

@@ -1,14 +1,10 @@
 """Run folders: atomic writes, JSONL records that survive a kill, a folder lock, the marker and provenance.
 
 Every tool that writes a folder of results (``bench.run``, ``bench.merge``, the trainer, the policies'
-servers) goes through this module, so a folder is never left half written and a run that was killed
-can be read back. It uses the standard library only and imports nothing else from ``bench``: the
-trainer and the policies import it too.
-
-A *run folder* is one that holds :data:`MARKER_FILE`, a small JSON file of our own naming the tool and
-the folder's format version. A new run refuses a folder that holds anything else, so another tool's
-files (a checkpoint's ``config.json``) are never overwritten; a resume refuses a folder without the
-marker or with another format version.
+servers) goes through this module (standard library only, nothing else from ``bench``), so a folder is
+never half written and a killed run can be read back. A *run folder* holds :data:`MARKER_FILE`, naming
+the tool and the format version: a new run refuses a folder holding anything else (another tool's
+``config.json`` is never overwritten), a resume one without the marker or of another version.
 """
 
 from __future__ import annotations
@@ -34,6 +30,8 @@ FORMAT_VERSION = 1
 #: The lock file taken while a process writes the folder.
 LOCK_FILE = ".bench_run.lock"
 CONFIG_FILE = "config.json"
+EPISODES_FILE = "episodes.jsonl"
+SUMMARY_FILE = "summary.json"
 
 
 class RunFolderError(ValueError):
@@ -48,7 +46,7 @@ class RunFolderLocked(RunFolderError):
 
 
 def plain_json(value: Any) -> Any:
-    """``json`` fallback: numpy scalars and arrays (anything with ``tolist``) as plain values, paths as text."""
+    """``json`` fallback: numpy values (anything with ``tolist``) as plain values, paths as text."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, Path):
@@ -57,7 +55,6 @@ def plain_json(value: Any) -> Any:
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> str:
-    """``json.dumps`` with :func:`plain_json` for numpy values."""
     return json.dumps(obj, indent=indent, default=plain_json)
 
 
@@ -89,12 +86,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON atomically (numpy scalars and arrays become plain JSON values)."""
     return write_text_atomic(path, dumps(obj, indent=indent) + "\n")
 
 
 def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one record as one line: a single write, then flush and fsync, so a kill cuts at most it."""
+    """Append one record as one line (one write, flush, fsync), so a kill cuts at most it."""
     line = dumps(dict(record)) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line)
@@ -105,17 +101,23 @@ def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
 # --- reading -----------------------------------------------------------------------------------------
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; a missing, unreadable or malformed file raises :class:`RunFolderError`."""
-    path = Path(path)
+def _read_bytes(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise RunFolderError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing, unreadable or malformed one raises :class:`RunFolderError`."""
+    path = Path(path)
+    raw = _read_bytes(path)
     try:
-        return json.loads(text)
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise RunFolderError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
@@ -123,7 +125,6 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
-    """:func:`read_json` for files that must hold one JSON object."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise RunFolderError(f"{path}: expected a JSON object, got {type(data).__name__}")
@@ -131,48 +132,35 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
 
 
 def read_jsonl(path: str | Path, *, truncate_cut_line: bool = False) -> list[dict[str, Any]]:
-    """The records of a JSONL file: :func:`read_jsonl_numbered` without the line numbers."""
     return [record for _, record in read_jsonl_numbered(path, truncate_cut_line=truncate_cut_line)]
 
 
 def read_jsonl_numbered(
     path: str | Path, *, truncate_cut_line: bool = False
 ) -> list[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` of a JSONL file, one JSON object per line (blank lines skipped).
+    """``(line number, record)`` of a JSONL file (blank lines skipped).
 
-    A last line without its newline is what a kill leaves: it is dropped when it does not parse
-    (and, with ``truncate_cut_line``, cut from the file so that appending can go on); when it does
-    parse it is kept (and, with ``truncate_cut_line``, given its newline). Any other bad line, or a
-    line that is not an object, raises :class:`RunFolderError` with the file and line number.
+    A last line without its newline is what a kill leaves: dropped when it does not parse, kept when it
+    does; with ``truncate_cut_line`` the file is repaired so that appending can go on. Any other bad line
+    raises :class:`RunFolderError` with the file and line number.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RunFolderError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raw = _read_bytes(path)
     good_end = raw.rfind(b"\n") + 1
     lines = raw[:good_end].split(b"\n")[:-1] if good_end else []
     records = [(n, _parse_line(path, n, line)) for n, line in enumerate(lines, 1) if line.strip()]
-    tail = raw[good_end:]
+    tail, last = raw[good_end:], None
     if tail.strip():
-        try:
+        with contextlib.suppress(RunFolderError):
             last = _parse_line(path, len(lines) + 1, tail)
-        except RunFolderError:
-            last = None
-        if last is not None:
             records.append((len(lines) + 1, last))
-        if truncate_cut_line:
-            with open(path, "r+b") as handle:
-                if last is None:
-                    handle.truncate(good_end)
-                else:
-                    handle.seek(0, os.SEEK_END)
-                    handle.write(b"\n")
-    elif tail and truncate_cut_line:
+    if tail and truncate_cut_line:
         with open(path, "r+b") as handle:
-            handle.truncate(good_end)
+            if last is None:
+                handle.truncate(good_end)
+            else:
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"\n")
     return records
 
 
@@ -181,7 +169,6 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    """A finite int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -198,8 +185,9 @@ def require(
     *,
     optional: bool = False,
 ) -> Any:
-    """``data[key]`` when ``check`` accepts it, else :class:`RunFolderError` naming ``where``, the key,
-    what was expected and what was found. ``optional``: a missing or null value is ``None``."""
+    """``data[key]`` when ``check`` accepts it, else :class:`RunFolderError` naming ``where``, the
+    key, what was expected and what was found (``optional``: missing or null gives ``None``).
+    """
     value = data.get(key)
     if value is None and optional:
         return None
@@ -226,10 +214,8 @@ def _parse_line(path: Path, lineno: int, line: bytes) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def locked(folder: str | Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``folder`` (``flock`` on :data:`LOCK_FILE`) for the ``with`` block.
-
-    A second holder is refused at once with :class:`RunFolderLocked`, naming the folder and the pid
-    that holds it. The lock goes away with the process, so a killed run never leaves it behind.
+    """Hold an exclusive ``flock`` on ``folder`` for the block; a second holder is refused at once
+    with :class:`RunFolderLocked` naming the pid. The lock goes with the process: a kill leaves none.
     """
     folder = Path(folder)
     lock_path = folder / LOCK_FILE
@@ -263,10 +249,8 @@ def is_run_folder(folder: str | Path) -> bool:
 
 
 def check_new_run_folder(folder: str | Path) -> Path:
-    """Check, writing nothing but the folder itself, that ``folder`` can become a new run folder.
-
-    Refused with :class:`RunFolderError`: a folder that is already a run folder (resume it instead),
-    one that holds anything else (never overwritten), one that cannot be created or written.
+    """Check, writing nothing but the folder itself, that ``folder`` can become a new
+    run folder: not already a run folder (resume it), empty, and writable.
     """
     folder = Path(folder)
     if is_run_folder(folder):
@@ -293,7 +277,6 @@ def check_new_run_folder(folder: str | Path) -> Path:
 
 
 def create_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Path:
-    """:func:`check_new_run_folder`, then write the marker: ``folder`` is now a run folder."""
     folder = check_new_run_folder(folder)
     write_json_atomic(folder / MARKER_FILE, {"tool": tool, "format_version": FORMAT_VERSION})
     return folder
@@ -301,14 +284,13 @@ def create_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Path:
 
 @contextlib.contextmanager
 def new_run_folder(folder: str | Path, *, tool: str = "bench.run") -> Iterator[Path]:
-    """:func:`create_run_folder`, holding its lock for the ``with`` block."""
     create_run_folder(folder, tool=tool)
     with locked(folder) as held:
         yield held
 
 
 def open_run_folder(folder: str | Path) -> dict[str, Any]:
-    """Check that ``folder`` is a run folder of this format and return its ``config.json``."""
+    """Check that ``folder`` is a run folder of this format; its ``config.json``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RunFolderError(f"{folder}: no such folder")
@@ -334,7 +316,6 @@ def open_run_folder(folder: str | Path) -> dict[str, Any]:
 
 
 def git_commit(repo: str | Path | None = None) -> str | None:
-    """The commit of the checkout holding this package (or ``repo``), or None outside a git checkout."""
     where = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
     try:
         done = subprocess.run(
@@ -346,7 +327,6 @@ def git_commit(repo: str | Path | None = None) -> str | None:
 
 
 def package_version() -> str:
-    """The installed ``robovlm-bench`` version, or the source tree's when it is not installed."""
     from importlib import metadata
 
     try:
@@ -358,7 +338,6 @@ def package_version() -> str:
 
 
 def run_info() -> dict[str, Any]:
-    """Package version, git commit, Python, platform and machine: what produced a run."""
     return {
         "version": package_version(),
         "git_commit": git_commit(),
@@ -373,7 +352,7 @@ def run_info() -> dict[str, Any]:
 
 
 def policy_record(policy: Any) -> dict[str, Any]:
-    """The policy's class and provenance (checkpoint and hash, where it has one), for ``config.json``."""
+    """The policy's class and provenance (checkpoint and hash, where it has one)."""
     record: dict[str, Any] = {"policy_class": type(policy).__qualname__}
     provenance = getattr(policy, "provenance", None)
     if callable(provenance):
@@ -385,7 +364,7 @@ def policy_record(policy: Any) -> dict[str, Any]:
 
 
 def write_config(folder: str | Path, config: Mapping[str, Any], policy: Any = None) -> dict[str, Any]:
-    """Write ``config.json``: the run's options plus :func:`run_info` and, given one, the policy's record."""
+    """Write ``config.json``: the run's options, :func:`run_info` and the policy's record."""
     full = {**config, **run_info(), **(policy_record(policy) if policy is not None else {})}
     write_json_atomic(Path(folder) / CONFIG_FILE, full)
     return full

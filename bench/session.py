@@ -1,11 +1,10 @@
-"""One run of any suite, from the command line to ``summary.json``; what ``bench.run`` does.
+"""One run of any suite, from the command line to ``summary.json``: what ``bench.run`` does.
 
-The life of a run: parse the common options and the suite's own, check them, plan the units (and
-the shard), open the run folder (a new one, refused unless new or empty; or ``--resume DIR``, whose
-records are validated), build the policy, write ``config.json`` with provenance, play the units
-(worker processes or Ray), append each record to ``episodes.jsonl`` as it finishes, close the policy
-and write ``summary.json``. The folder is locked while the run writes it. Exit codes: 0 done, 1 the
-run failed, 2 bad input, 130 interrupted.
+Parse the common options and the suite's, check them, plan the units (and the shard), open the run
+folder (new and empty, or ``--resume DIR`` with its records validated), build the policy, write
+``config.json`` with provenance, play the units (worker processes or Ray), append each record to
+``episodes.jsonl`` as it finishes, close the policy and write ``summary.json``, the folder locked
+throughout. Exit codes: 0 done, 1 the run failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ from typing import Any
 
 from bench import rundir
 from bench.engine import WORKER_DIED, Job, is_error, run_units
+from bench.rundir import EPISODES_FILE, SUMMARY_FILE
 from bench.suites import RESUMABLE, CommonOptions, Suite, UsageError, suite_class, suite_names
-
-EPISODES_FILE = "episodes.jsonl"
-SUMMARY_FILE = "summary.json"
 
 
 class FailFast(RuntimeError):
@@ -54,8 +51,9 @@ def _add_fields(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
 
 
 def build_parser(suite: type[Suite]) -> argparse.ArgumentParser:
-    """The parser of ``bench.run`` for ``suite``: common options, then the suite's. Options not given
-    are absent from the parsed namespace (so a resume can tell what was given)."""
+    """``bench.run``'s parser for ``suite``: common options, then the suite's; options not
+    given are absent from the namespace (so a resume can tell what was given).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
         description=f"Evaluate a policy on a benchmark suite. This is suite {suite.name!r}: {suite.description}",
@@ -68,7 +66,6 @@ def build_parser(suite: type[Suite]) -> argparse.ArgumentParser:
 
 
 def _value_of(argv: Sequence[str], flag: str) -> str | None:
-    """The value of ``flag`` in a command line (``--flag X`` or ``--flag=X``), if any."""
     for i, a in enumerate(argv):
         if a.startswith(flag + "="):
             return a.split("=", 1)[1]
@@ -78,7 +75,7 @@ def _value_of(argv: Sequence[str], flag: str) -> str | None:
 
 
 def _foreign_options(unknown: Sequence[str], suite: str) -> str:
-    """A one-line account of unrecognised options, naming the suites they belong to."""
+    """One line on unrecognised options, naming the suites they belong to."""
     owners: dict[str, list[str]] = {}
     for name in suite_names():
         for f in dataclasses.fields(suite_class(name).options):
@@ -98,7 +95,7 @@ def _foreign_options(unknown: Sequence[str], suite: str) -> str:
 
 
 def fill_options(cls: type, given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> Any:
-    """An options dataclass ``cls`` from the keys of ``base`` (e.g. a config.json) and ``given`` that it has."""
+    """Options dataclass ``cls`` from ``base`` (e.g. a config.json), then ``given``."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in (base or {}).items() if k in names}
     values.update({k: v for k, v in given.items() if k in names})
@@ -106,10 +103,8 @@ def fill_options(cls: type, given: Mapping[str, Any], base: Mapping[str, Any] | 
 
 
 def parse(argv: Sequence[str], **suite_kwargs: Any) -> tuple[Suite, CommonOptions, Any, dict]:
-    """(suite, common options, suite options, config of the run resumed or ``{}``).
-
-    ``--resume DIR`` takes the suite and every option from ``DIR/config.json``; only the options of
-    :data:`~bench.suites.RESUMABLE` may be given beside it, anything else is refused by name.
+    """(suite, common options, suite options, the resumed run's config or ``{}``); ``--resume DIR``
+    takes every option from ``DIR/config.json`` and refuses, by name, any but :data:`~bench.suites.RESUMABLE`.
     """
     argv = list(argv)
     resume = _value_of(argv, "--resume")
@@ -149,7 +144,6 @@ def parse(argv: Sequence[str], **suite_kwargs: Any) -> tuple[Suite, CommonOption
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` -> (i, n) with 0 <= i < n; None stays None."""
     if text is None:
         return None
     try:
@@ -186,11 +180,9 @@ def check_common(suite: Suite, common: CommonOptions) -> None:
 def load_records(
     suite: Suite, common: CommonOptions, path: Path, keys: Mapping[str, Any], *, truncate: bool
 ) -> list[dict]:
-    """The records of ``path`` checked against the run's units (``keys``: key -> unit).
-
-    Every line must name a unit of the run, once; a unit whose worker died may be followed by its
-    retry. The last record of each unit is kept. Problems raise :class:`UsageError` (or, for a line
-    that is not JSON, :class:`bench.rundir.RunFolderError`) with the line.
+    """The records of ``path`` checked against the run's units (``keys``: key -> unit): each
+    line a unit of the run, once (a dead worker's unit may follow with its retry); the last record of a
+    unit is kept. Problems raise :class:`UsageError` (a line that is not JSON: ``RunFolderError``) with the line.
     """
     if not path.exists():
         return []
@@ -224,7 +216,7 @@ def summary_of(
     records: Sequence[Mapping[str, Any]],
     wall: float,
 ) -> dict[str, Any]:
-    """summary.json of a run (or a shard, or merged shards) from its records (any order)."""
+    """summary.json of a run, a shard or merged shards from its records (any order)."""
     records = sorted(records, key=lambda r: r.get("position", 0))
     steps = sum(suite.unit_steps(r) for r in records)
     unit_time = sum(float(r.get("wall_time_s") or 0.0) for r in records)
@@ -257,8 +249,7 @@ def _print_error(exc: BaseException) -> None:
 
 
 def main(argv: Sequence[str] | None = None, **suite_kwargs: Any) -> int:
-    """Command line entry (``python -m bench.run``). Tests may pass keywords for the suite's
-    constructor (test doubles of its env factory or unit source)."""
+    """``python -m bench.run``; tests may pass keywords for the suite's constructor (test doubles)."""
     from policies.registry import make_policy
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -308,7 +299,6 @@ def main(argv: Sequence[str] | None = None, **suite_kwargs: Any) -> int:
 
 
 def _next_step(out: Path, resuming: bool) -> str:
-    """What to do after a run stopped early: resume it, or (no unit finished) run it again."""
     if resuming or (out / EPISODES_FILE).exists():
         return (
             f"finished units are in {out / EPISODES_FILE}; continue with: python -m bench.run --resume {out}"
@@ -317,7 +307,7 @@ def _next_step(out: Path, resuming: bool) -> str:
 
 
 def _forget(out: Path) -> None:
-    """Remove what a new run wrote into ``out`` before its first unit finished."""
+    """Remove what a new run wrote before its first unit finished, so the same command can rerun."""
     for name in (rundir.CONFIG_FILE, rundir.MARKER_FILE, rundir.LOCK_FILE):
         (out / name).unlink(missing_ok=True)
 

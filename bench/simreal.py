@@ -1,16 +1,8 @@
-"""SimplerEnv-style runs and their agreement with real-world results (``shared/reference/simpler.md``).
-
-- :func:`mmrv` and :func:`pearson_r`: SimplerEnv's sim-to-real agreement metrics. Both take one success
-  rate per policy, simulation first, real world second, in the same policy order.
-- :func:`load_real_results`: a real-world results CSV (``policy,task,success,partial``, one row per
-  policy and task; ``results/real/simpler_reference.csv`` holds the numbers SimplerEnv compares against).
-- :func:`load_simpler_run` / :func:`simpler_rows`: a ``bench.run --suite simpler`` run folder (its
-  summary checked by :class:`bench.suites.simpler.SimplerSuite`) and its per-group or per-task rates
-  with Wilson intervals where the rate is a pooled proportion.
-- :func:`match_policy`, :func:`sim_real_pairs`, :func:`agreement`: pair runs with real-world policies
-  and compute the metrics per task group.
-
-The command ``python -m bench.simreal --runs DIR ... --real-results FILE`` is in :mod:`bench.simreal_cli`.
+"""SimplerEnv-style runs and their agreement with real-world results (``shared/reference/simpler.md``):
+SimplerEnv's metrics (:func:`mmrv`, :func:`pearson_r`: one rate per policy, sim first, real second),
+the real-world results CSV (:func:`load_real_results`), a run's per-group or per-task rates
+(:func:`simpler_rows`) and the pairing of runs with real policies (:func:`match_policy`,
+:func:`sim_real_pairs`, :func:`agreement`). ``python -m bench.simreal`` is :mod:`bench.simreal_cli`.
 """
 
 from __future__ import annotations
@@ -28,25 +20,15 @@ import numpy as np
 import pandas as pd
 
 from bench import rundir
-from bench.results import SUMMARY_FILE, RunFormatError, load_run
+from bench.results import RunFormatError, load_run
+from bench.rundir import SUMMARY_FILE
 from bench.stats import wilson_interval
 from bench.suites.simpler import SimplerSuite
-from envs.simpler import FAMILIES as _FAMILIES
-from envs.simpler import GROUPS as _GROUPS
-from envs.simpler import MODES as _MODES
-from envs.simpler import TASKS as _TASKS
+from envs.simpler import GROUPS, TASKS
 
-SIMPLER_SUITE = SimplerSuite.name
-MODES: tuple[str, ...] = tuple(_MODES)
-FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
 FAMILY_TITLES = {"google_robot": "Google robot", "bridge": "WidowX (Bridge)"}
-#: Task group -> (robot family, member tasks), in SimplerEnv's reporting order (from envs.simpler).
-SIMPLER_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    group: (_TASKS[tasks[0]].family, tuple(tasks)) for group, tasks in _GROUPS.items()
-}
-SIMPLER_TASKS: tuple[str, ...] = tuple(t for _, tasks in SIMPLER_GROUPS.values() for t in tasks)
 #: Names a real-results CSV may use in its ``task`` column: every group, then every task.
-REAL_TASK_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*SIMPLER_GROUPS, *SIMPLER_TASKS]))
+REAL_TASK_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*GROUPS, *TASKS]))
 REAL_COLUMNS = ("policy", "task", "success", "partial")
 #: The real-world numbers SimplerEnv compares against (RT-1, RT-1-X, RT-2-X, Octo).
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "real" / "simpler_reference.csv"
@@ -71,11 +53,8 @@ def _pair(sim: Sequence[float], real: Sequence[float]) -> tuple[np.ndarray, np.n
 def mmrv(sim: Sequence[float], real: Sequence[float]) -> float:
     """Mean maximum rank violation (lower is better; 0 when sim orders the policies as real does).
 
-    ``MMRV = (1/N) sum_i max_j |R_i - R_j| * 1[(S_i > S_j) != (R_i > R_j)]``: for each policy, the
-    largest real-world gap to a policy that simulation ranks the other way round. Not symmetric:
-    violations are weighted by the *real* gap, so the argument order (sim, real) matters. Ties count
-    as "not greater" on each side, so a tie in sim against a strict order in real is a violation only
-    when ``R_i > R_j`` (as in SimplerEnv's implementation).
+    ``MMRV = (1/N) sum_i max_j |R_i - R_j| * 1[(S_i > S_j) != (R_i > R_j)]``: weighted by the *real*
+    gap, so not symmetric. Ties count as "not greater" on each side, as in SimplerEnv's implementation.
     """
     s, r = _pair(sim, real)
     violated = (s[:, None] > s[None, :]) != (r[:, None] > r[None, :])
@@ -84,10 +63,8 @@ def mmrv(sim: Sequence[float], real: Sequence[float]) -> float:
 
 
 def pearson_r(sim: Sequence[float], real: Sequence[float]) -> float:
-    """Pearson correlation as SimplerEnv computes it.
-
-    ``sum (S - mean S)(R - mean R) / (sqrt(sum (S - mean S)^2 * sum (R - mean R)^2) + 1e-8)``, and
-    exactly 1 when the two centred vectors are equal (including two constant vectors).
+    """Pearson r as SimplerEnv computes it (``+ 1e-8`` in the denominator), exactly 1 when the
+    centred vectors are equal (two constant vectors included).
     """
     s, r = _pair(sim, real)
     s, r = s - s.mean(), r - r.mean()
@@ -120,21 +97,9 @@ def _rate_cell(text: str, where: str, column: str, required: bool) -> float | No
 
 
 def load_real_results(path: str | Path) -> pd.DataFrame:
-    """Read a real-world results CSV in long format.
-
-    The header is ``policy,task,success,partial`` (any order, no other columns); one row per policy and
-    task. ``task`` is a SimplerEnv task group (``pick_coke_can``, ``move_near``, ``open_drawer``, ...,
-    ``put_eggplant_in_basket``) or a single task (e.g. ``pick_can_horizontal``); ``success`` is a rate
-    in [0, 1]; ``partial`` (partial success, e.g. the object was grasped) is a rate or empty. Blank
-    lines are skipped.
-
-    Returns:
-        A DataFrame with columns ``policy, task, success, partial`` (``partial`` NaN where empty), in
-        file order.
-
-    Raises:
-        RealResultsError: (a ``ValueError``) the file is missing or malformed; the message names the
-            file, the line and the column, with what was expected and what was found.
+    """A real-world results CSV: header ``policy,task,success,partial`` (any order), one row
+    per policy and task; ``task`` a SimplerEnv group or task, ``success`` a rate, ``partial`` a rate or empty
+    (NaN). :class:`RealResultsError` names the file, line and column.
     """
     path = Path(path)
     try:
@@ -186,22 +151,30 @@ def load_real_results(path: str | Path) -> pd.DataFrame:
 # --- SimplerEnv-style runs -------------------------------------------------------------------------
 
 
+def run_suite(folder: Path) -> str | None:
+    """The ``suite`` of a run folder's summary.json, ``None`` when it cannot be read."""
+    try:
+        suite = rundir.read_json_object(folder / SUMMARY_FILE).get("suite")
+    except rundir.RunFolderError:
+        return None
+    return suite if isinstance(suite, str) else None
+
+
 def load_simpler_run(path: str | Path) -> dict[str, Any]:
-    """:func:`bench.results.load_run` of a SimplerEnv-style run (its suite checks its summary); a
-    :class:`~bench.results.RunFormatError` for a run of another suite, before that suite's checks."""
+    """:func:`bench.results.load_run` of a SimplerEnv-style run; a :class:`~bench.results.RunFormatError`
+    for a run of another suite, before that suite's checks."""
     path = Path(path)
-    summary_path = path if path.name == SUMMARY_FILE else path / SUMMARY_FILE
-    suite = rundir.read_json_object(summary_path).get("suite") if summary_path.is_file() else SIMPLER_SUITE
-    if suite != SIMPLER_SUITE:
+    suite = run_suite(path.parent if path.name == SUMMARY_FILE else path)
+    if suite not in (SimplerSuite.name, None):
         raise RunFormatError(
-            f"{summary_path}: suite {suite!r} is not a SimplerEnv-style run (expected suite "
-            f"{SIMPLER_SUITE!r}, written by python -m bench.run --suite simpler)"
+            f"{path}: suite {suite!r} is not a SimplerEnv-style run (expected suite "
+            f"{SimplerSuite.name!r}, written by python -m bench.run --suite simpler)"
         )
     return load_run(path)
 
 
 def _family(group: str, entry: Mapping) -> str:
-    return entry.get("family") or SIMPLER_GROUPS.get(group, ("?",))[0]
+    return entry.get("family") or (TASKS[GROUPS[group][0]].family if group in GROUPS else "?")
 
 
 def simpler_labels(runs: Sequence[Mapping[str, Any]], scene_set: bool = False) -> list[str]:
@@ -235,11 +208,8 @@ def _counting_cells(task_entry: Mapping) -> list[Mapping]:
 
 
 def pooled_interval(task_entries: Sequence[Mapping], rate: float) -> tuple[float | None, float | None, int]:
-    """Wilson 95 % interval of an equal-weight mean of success rates, and its number of trials.
-
-    The mean over tasks (and, within a task, over its counting variants) equals the pooled proportion
-    when every counting cell has the same number of trials; the Wilson interval of the pooled counts is
-    then given (conservative for a stratified mean). Otherwise the bounds are ``None``.
+    """Wilson 95 % interval of an equal-weight mean of rates, and its trials: given only where
+    every counting cell has the same trials (then the mean is the pooled proportion), else ``None`` bounds.
     """
     cells = [c for entry in task_entries for c in _counting_cells(entry)]
     trials = [c["trials"] for c in cells]
@@ -260,8 +230,9 @@ def _task_partial(entry: Mapping) -> float | None:
 
 
 def _camera_rate(entries: Sequence[Mapping]) -> float | None:
-    """Mean success over the variants left out of the aggregate (camera orientations), per task then
-    over tasks; ``None`` when there are none."""
+    """Mean success over the variants left out of the aggregate (camera orientations), per task
+    then over tasks; ``None`` without any.
+    """
     per_task = []
     for entry in entries:
         rates = [
@@ -275,12 +246,9 @@ def _camera_rate(entries: Sequence[Mapping]) -> float | None:
 
 
 def simpler_rows(run: Mapping[str, Any], level: str = "group") -> list[dict[str, Any]]:
-    """Per-group (``level="group"``) or per-task rows of a loaded SimplerEnv-style run.
-
-    Each row: ``family, group, task`` (the group's name at group level), ``rate`` (the mode's score:
-    the group's rate or the task's aggregate rate), ``low, high`` (see :func:`pooled_interval`),
-    ``trials`` (counting trials), ``partial`` (Bridge) and ``camera`` (variant aggregation: mean over
-    the camera-orientation variants, which are not in the aggregate). Rows are in SimplerEnv's order.
+    """Per-group or per-task rows of a loaded run in SimplerEnv's order: ``family, group, task,
+    rate`` (the mode's score), ``low, high, trials`` (:func:`pooled_interval`), ``partial`` and ``camera``
+    (:func:`_camera_rate`).
     """
     if level not in ("group", "task"):
         raise ValueError(f"level must be 'group' or 'task', got {level!r}")
@@ -289,26 +257,26 @@ def simpler_rows(run: Mapping[str, Any], level: str = "group") -> list[dict[str,
     rows = []
     for group in group_order(summary["groups"]):
         entry = summary["groups"][group]
-        members = [t for t in entry.get("tasks") or [t for t, e in tasks.items() if e["group"] == group]]
-        members = [t for t in members if t in tasks]
+        listed = entry.get("tasks") or [t for t, e in tasks.items() if e["group"] == group]
+        members = [t for t in listed if t in tasks]
+        entries = [tasks[t] for t in members]
         if level == "group":
-            low, high, n = pooled_interval([tasks[t] for t in members], entry["rate"])
-            item = {"task": group, "rate": entry["rate"], "partial": entry.get("partial_rate")}
-            item["camera"] = _camera_rate([tasks[t] for t in members])
-            rows.append({"family": _family(group, entry), "group": group, **item, "low": low, "high": high})
-            rows[-1]["trials"] = n
-            continue
-        for task in members:
-            t_entry = tasks[task]
-            low, high, n = pooled_interval([t_entry], t_entry["aggregate_rate"])
+            named = [(group, entry["rate"], entry.get("partial_rate"), entries)]
+        else:
+            named = [
+                (t, e["aggregate_rate"], _task_partial(e), [e]) for t, e in zip(members, entries, strict=True)
+            ]
+        for name, rate, partial, cells in named:
+            low, high, n = pooled_interval(cells, rate)
+            family = cells[0].get("family") if level == "task" else None
             rows.append(
                 {
-                    "family": t_entry.get("family") or _family(group, entry),
+                    "family": family or _family(group, entry),
                     "group": group,
-                    "task": task,
-                    "rate": t_entry["aggregate_rate"],
-                    "partial": _task_partial(t_entry),
-                    "camera": _camera_rate([t_entry]),
+                    "task": name,
+                    "rate": rate,
+                    "partial": partial,
+                    "camera": _camera_rate(cells),
                     "low": low,
                     "high": high,
                     "trials": n,
@@ -321,19 +289,15 @@ def simpler_rows(run: Mapping[str, Any], level: str = "group") -> list[dict[str,
 
 
 def normalize_name(name: str) -> str:
-    """Lower case without punctuation or spaces: ``"RT-1 (converged)"`` -> ``"rt1converged"``."""
     return re.sub(r"[^a-z0-9]+", "", str(name).lower())
 
 
 def match_policy(
     run: Mapping[str, Any], policies: Sequence[str], names: Mapping[str, str] | None = None
 ) -> tuple[str | None, str]:
-    """The real-world policy a run stands for, and how it was found.
-
-    Tried in order: ``names`` (run folder path or folder name -> policy, e.g. from ``--name``), the
-    run's folder name, then ``summary["policy"]``; names compare case-, space- and
-    punctuation-insensitively (``rt1_converged`` matches ``RT-1 (converged)``). Returns ``(None, "")``
-    when nothing matches; a ``names`` entry naming an unknown policy is a ``ValueError``.
+    """The real-world policy a run stands for, and how it was found: ``names`` (run folder or
+    its name -> policy), the folder's name, then the summary's policy, compared by :func:`normalize_name`.
+    ``(None, "")`` when nothing matches; a ``names`` entry naming an unknown policy is a ``ValueError``.
     """
     folder = Path(run["path"])
     by_norm: dict[str, str] = {}
@@ -356,15 +320,8 @@ def match_policy(
 
 
 def sim_real_pairs(matched: Mapping[str, Mapping[str, Any]], real: pd.DataFrame) -> pd.DataFrame:
-    """Sim and real numbers side by side, one row per policy and real-table name present in the run.
-
-    Args:
-        matched: Real-world policy -> loaded SimplerEnv-style run (one mode).
-        real: :func:`load_real_results` table.
-
-    Returns:
-        Columns ``level`` (``group`` when the name is one of the run's groups, else ``task``), ``name``,
-        ``family``, ``policy``, ``sim_rate``, ``real_rate``, ``sim_partial``, ``real_partial``, ``run``.
+    """Sim and real rates side by side, one row per matched policy (``matched``: policy -> run)
+    and real-table name the run has (``level`` group or task).
     """
     rows = []
     for policy, run in matched.items():
@@ -394,15 +351,9 @@ def sim_real_pairs(matched: Mapping[str, Mapping[str, Any]], real: pd.DataFrame)
 
 
 def agreement(pairs: pd.DataFrame, min_policies: int = 2, also: Sequence[str] = ()) -> dict[str, Any]:
-    """MMRV and Pearson r (sim first, real second) per group and task of :func:`sim_real_pairs`.
-
-    Returns:
-        ``{"groups": {name: entry}, "tasks": {name: entry}, "skipped": {name: reason}, "overall": ...}``
-        where an entry holds ``family, n_policies, policies, sim, real, mmrv, pearson_r`` and, when every
-        policy has partial rates on both sides, ``partial_mmrv`` and ``partial_pearson_r``. Names with
-        fewer than ``min_policies`` policies (and the names in ``also`` without any pair, e.g. the
-        runs' groups) are skipped with the reason. ``overall``: the mean of the
-        group entries' MMRV and Pearson r (``n_groups``; ``None`` values when no group qualifies).
+    """MMRV and Pearson r per group and task of :func:`sim_real_pairs` (with ``partial_`` ones
+    where both sides have partial rates); names with fewer than ``min_policies`` policies, and names of
+    ``also`` without pairs, are listed under ``skipped`` with the reason; ``overall``: mean over the groups.
     """
     out: dict[str, Any] = {"groups": {}, "tasks": {}, "skipped": {}}
     for name in group_order(set(pairs["name"]) | set(also)):

@@ -1,22 +1,13 @@
 """``python -m bench.simreal``: how well SimplerEnv-style runs agree with real-world results.
 
-Usage::
-
-    python -m bench.simreal --runs runs/simpler [DIR ...] \\
-        [--real-results results/real/simpler_reference.csv] [--name DIR=POLICY ...] \\
+    python -m bench.simreal --runs runs/simpler [DIR ...] [--real-results FILE] [--name DIR=POLICY ...] \\
         [--mode visual_matching|variant_aggregation] [--json OUT.json]
 
-Each run (a folder written by ``python -m bench.run --suite simpler``, or a folder searched for such
-runs) is matched to a policy of the real-world table: by ``--name DIR=POLICY`` (DIR is the run folder
-or its name), else by the run folder's name, else by the ``policy`` of its summary.json (names compare
-without case, spaces or punctuation, so ``rt1_converged`` is ``RT-1 (converged)``). Then, per task
-group, the group success rates of the matched runs (simulation) and the real-world rates give
-SimplerEnv's MMRV (lower is better) and Pearson r; per-task rows follow for names the real table gives
-per task (coke-can orientations); ``overall`` is the mean over the compared groups. Bridge groups add
-the same two metrics on partial success (grasp) where both sides have it. Groups with fewer than two
-matched policies are listed as skipped with the reason.
-
-Exit codes: 0 compared, 1 bad input (the message says which file and why), 2 nothing to compare.
+Each run (or each SimplerEnv-style run below a folder) is matched to a policy of the real-world table
+(:func:`bench.simreal.match_policy`: ``--name``, the folder's name, its summary's policy). Per task group
+the matched runs' rates and the real ones give SimplerEnv's MMRV and Pearson r (on partial success too
+where both sides have it); ``overall`` is their mean over the groups; groups with fewer than two matched
+policies are listed as skipped. Exit codes: 0 compared, 1 bad input, 2 nothing to compare.
 """
 
 from __future__ import annotations
@@ -29,19 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from bench import rundir
-from bench.results import SUMMARY_FILE, RunFormatError, find_runs
+from bench.results import RunFormatError, find_runs
+from bench.rundir import SUMMARY_FILE
 from bench.simreal import (
-    MODES,
     REFERENCE_CSV,
-    SIMPLER_SUITE,
     RealResultsError,
     agreement,
     group_order,
     load_real_results,
     load_simpler_run,
     match_policy,
+    run_suite,
     sim_real_pairs,
 )
+from bench.suites.simpler import SimplerSuite
+from envs.simpler import MODES
 
 
 class SimRealError(ValueError):
@@ -59,18 +52,10 @@ def parse_names(items: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def _suite(folder: Path) -> str | None:
-    """The ``suite`` of a run folder's summary.json, ``None`` when it cannot be read."""
-    try:
-        suite = rundir.read_json_object(folder / SUMMARY_FILE).get("suite")
-    except rundir.RunFolderError:
-        return None
-    return suite if isinstance(suite, str) else None
-
-
 def collect_runs(dirs: Sequence[str | Path], log=print) -> list[dict[str, Any]]:
-    """Load the SimplerEnv-style runs of ``dirs``: a run folder given directly must be one (else an
-    error); below a folder that is not a run, runs of other suites are left out with a note."""
+    """The SimplerEnv-style runs of ``dirs``: a run folder given directly must be one; below
+    another folder, runs of other suites are left out with a note.
+    """
     runs, seen = [], set()
     for item in dirs:
         path = Path(item)
@@ -82,7 +67,7 @@ def collect_runs(dirs: Sequence[str | Path], log=print) -> list[dict[str, Any]]:
             raise SimRealError(f"{path}: no run folders (folders with {SUMMARY_FILE}) in it")
         others = 0
         for folder in found:
-            if not direct and _suite(folder) not in (SIMPLER_SUITE, None):
+            if not direct and run_suite(folder) not in (SimplerSuite.name, None):
                 others += 1
                 continue
             run = load_simpler_run(folder)
@@ -117,8 +102,9 @@ def select_mode(runs: Sequence[dict[str, Any]], mode: str | None, log=print) -> 
 def match_runs(
     runs: Sequence[dict[str, Any]], policies: Sequence[str], names: dict[str, str], real_file: str | Path
 ) -> tuple[dict[str, dict], list[dict[str, str]]]:
-    """Real policy -> run, and the matching as rows (``run, policy, matched_by``); unmatched runs,
-    ``--name`` keys that name no run and two runs of one policy are errors."""
+    """Real policy -> run, and the matching rows (``run, policy, matched_by``); a run matching
+    nothing, a ``--name`` naming no run and two runs of one policy are errors.
+    """
     folders = {run["path"].name for run in runs} | {str(run["path"].resolve()) for run in runs}
     for key in names:
         if key not in folders and str(Path(key).resolve()) not in folders:
@@ -215,7 +201,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry; returns the exit code (0 compared, 1 bad input, 2 nothing to compare)."""
     args = parse_args(argv)
 
     def note(message: str) -> None:

@@ -1,7 +1,4 @@
-"""Success statistics: Wilson intervals, CALVIN chain metrics and per-task tables.
-
-All functions are pure and JSON-friendly (plain floats, ints, ``None``).
-"""
+"""Success statistics: Wilson intervals, CALVIN chain metrics and per-task tables (plain JSON values)."""
 
 from __future__ import annotations
 
@@ -17,16 +14,8 @@ CHAIN_LENGTH = 5
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion.
-
-    Args:
-        successes: Number of successes ``k`` (0 <= k <= trials).
-        trials: Number of trials ``n``. With ``n == 0`` nothing is known and the interval is
-            ``(0.0, 1.0)``.
-        confidence: Confidence level, 0.95 by default.
-
-    Returns:
-        ``(low, high)`` as plain floats.
+    """Wilson score interval ``(low, high)`` of ``successes`` out of ``trials``; ``(0, 1)``
+    without trials.
     """
     successes, trials = int(successes), int(trials)
     if trials < 0 or not 0 <= successes <= max(trials, 0):
@@ -55,10 +44,9 @@ def _check_completed(completed: Sequence[int], horizon: int) -> list[int]:
 
 
 def success_rates(completed: Sequence[int], horizon: int = CHAIN_LENGTH) -> list[float]:
-    """Fraction of chains with at least ``i`` consecutive successes, for ``i = 1..horizon``.
-
-    ``completed[c]`` is the number of subtasks chain ``c`` completed before its first failure.
-    Example: ``success_rates([0, 1, 5, 3]) == [0.75, 0.5, 0.5, 0.25, 0.25]``.
+    """Fraction of chains with at least ``i`` consecutive successes, ``i = 1..horizon``
+    (``completed[c]``: subtasks chain ``c`` completed before its first failure); e.g.
+    ``success_rates([0, 1, 5, 3]) == [0.75, 0.5, 0.5, 0.25, 0.25]``.
     """
     values = _check_completed(completed, horizon)
     return [sum(c >= i for c in values) / len(values) for i in range(1, horizon + 1)]
@@ -81,8 +69,9 @@ def average_length(completed: Sequence[int], horizon: int = CHAIN_LENGTH) -> flo
 
 
 def completed_from_rates(success_rates: Sequence[float], n_chains: int) -> list[int]:
-    """Rebuild the per-chain ``completed`` counts (sorted) from success 1..5 in a row and the number of
-    chains: ``round(n * rate_i)`` chains reached at least ``i`` subtasks."""
+    """The per-chain ``completed`` counts (sorted) rebuilt from success 1..5 in a row:
+    ``round(n * rate_i)`` chains reached at least ``i`` subtasks.
+    """
     at_least = [n_chains] + [round(r * n_chains) for r in success_rates] + [0]
     counts = [max(at_least[i] - at_least[i + 1], 0) for i in range(len(at_least) - 1)]
     return [value for value, count in enumerate(counts) for _ in range(count)]
@@ -96,18 +85,11 @@ def mean_interval(
     seed: int = 0,
     bounds: tuple[float, float] = (0.0, 5.0),
 ) -> tuple[float, float]:
-    """Confidence interval of the mean of ``values`` (e.g. CALVIN average length over chains).
+    """Confidence interval of the mean of ``values`` (e.g. average length over chains), clipped
+    to ``bounds``; ``(nan, nan)`` for no values.
 
-    Args:
-        values: One value per chain.
-        confidence: Confidence level.
-        method: ``"bootstrap"`` (percentile bootstrap with ``resamples`` resamples and a fixed
-            ``seed``, so tables are reproducible) or ``"normal"`` (mean +- z * s / sqrt(n), sample
-            standard deviation).
-        bounds: The interval is clipped to these bounds (0..5 for average length).
-
-    Returns:
-        ``(low, high)``; ``(nan, nan)`` for no values.
+    ``method``: ``"bootstrap"`` (percentile bootstrap, ``resamples`` draws with a fixed ``seed`` so tables
+    are reproducible) or ``"normal"`` (mean +- z * s / sqrt(n)).
     """
     data = np.asarray(values, dtype=float)
     if data.size == 0:
@@ -131,10 +113,8 @@ def mean_interval(
 
 
 def chain_trials(tasks: Sequence[str], completed: int, attempted: int) -> list[tuple[str, bool]]:
-    """The ``(task, success)`` trials of one chain.
-
-    The first ``attempted`` tasks were tried; the first ``completed`` of them succeeded. A chain
-    stops at its first failure, so at most one trial per chain fails.
+    """The ``(task, success)`` trials of one chain: the first ``attempted`` tasks were tried,
+    the first ``completed`` of them succeeded (a chain stops at its first failure).
     """
     if not 0 <= completed <= attempted <= len(tasks):
         raise ValueError(f"need 0 <= completed <= attempted <= {len(tasks)}, got {completed}, {attempted}")
@@ -144,16 +124,8 @@ def chain_trials(tasks: Sequence[str], completed: int, attempted: int) -> list[t
 def per_task_table(
     trials: Iterable[tuple[str, bool]], tasks: Iterable[str] = (), confidence: float = 0.95
 ) -> dict[str, dict]:
-    """Per-task successes, trials, rate and Wilson interval, sorted by task name.
-
-    Args:
-        trials: ``(task, success)`` pairs, one per attempt (see :func:`chain_trials`).
-        tasks: Extra task names to list even without trials (their ``rate`` is ``None`` and their
-            interval ``(0, 1)``), e.g. tasks of a chain that stopped before reaching them.
-        confidence: Confidence level of the intervals.
-
-    Returns:
-        ``{task: {"successes", "trials", "rate", "ci_low", "ci_high"}}``.
+    """``{task: {successes, trials, rate, ci_low, ci_high}}`` of ``(task, success)`` trials,
+    sorted by task; ``tasks`` are listed even without trials (rate ``None``).
     """
     counts: dict[str, list[int]] = {name: [0, 0] for name in tasks}
     for task, success in trials:
@@ -164,11 +136,9 @@ def per_task_table(
 
 
 def summarize_chains(records: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
-    """Chain metrics of episode records (keys ``tasks``, ``completed``, ``steps``, ``stop_reason``).
-
-    Returns ``n_chains``, ``success_rates`` (1..5 in a row), ``success_rates_ci`` (Wilson ``[low,
-    high]`` per entry), ``avg_len``, ``per_task`` (see :func:`per_task_table`), ``n_errors``
-    (chains stopped by an ``error:`` reason) and ``env_steps`` (all steps of all chains).
+    """Chain metrics of records (keys ``tasks``, ``completed``, ``steps``, ``stop_reason``):
+    ``n_chains``, ``success_rates`` (1..5 in a row) and their Wilson ``success_rates_ci``, ``avg_len``,
+    ``per_task``, ``n_errors`` and ``env_steps``.
     """
     completed = [r["completed"] for r in records]
     trials = [t for r in records for t in chain_trials(r["tasks"], r["completed"], len(r["steps"]))]

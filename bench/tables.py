@@ -1,12 +1,8 @@
-"""The leaderboard tables of the built-in suites (CALVIN-style, SimplerEnv-style, real world) and the
-formatting they share; each suite declares its table in :meth:`bench.suites.Suite.leaderboard_table`.
-
-CALVIN-style: policy, training split (when the run records one), evaluation scene, chains, success
-for 1..5 instructions in a row with Wilson 95 % intervals and average length with a 95 % interval of
-the mean over chains, best average length first; published numbers (``shared/reference/calvin.md``)
-are reference rows whose ``source`` is ``published``. SimplerEnv-style: one row per task group and
-policy, visual matching and variant aggregation side by side, one Markdown table per robot family.
-Real world: success over operator-judged trials.
+"""The leaderboard tables of the built-in suites and the formatting they share (each suite declares
+its table in :meth:`bench.suites.Suite.leaderboard_table`). CALVIN: one row per run, best average
+length first, with the published numbers (``shared/reference/calvin.md``) as rows of ``source``
+``published``; SimplerEnv: one row per task group and policy, both modes side by side, a table per
+robot family; real world: success over operator-judged trials.
 """
 
 from __future__ import annotations
@@ -19,16 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.results import RunFormatError
-from bench.simreal import (
-    FAMILIES,
-    FAMILY_TITLES,
-    SIMPLER_GROUPS,
-    group_order,
-    load_simpler_run,
-    simpler_labels,
-    simpler_rows,
-)
+from bench.simreal import FAMILY_TITLES, group_order, load_simpler_run, simpler_labels, simpler_rows
 from bench.suites import LeaderboardTable
+from envs.simpler import FAMILIES, GROUPS, TASKS
 
 PUBLISHED = "published"
 
@@ -87,8 +76,13 @@ def fmt_interval(
     return f"{text} [{low:.{ci_digits}f}, {high:.{ci_digits}f}]"
 
 
+def interval_cells(table: pd.DataFrame, value: str, low: str, high: str, **digits: int) -> list[str]:
+    """:func:`fmt_interval` of every row's ``value`` between ``low`` and ``high`` columns."""
+    return [fmt_interval(*v, **digits) for v in zip(table[value], table[low], table[high], strict=True)]
+
+
 def markdown_table(frame: pd.DataFrame, align: Sequence[str] | None = None) -> str:
-    """A GitHub-flavoured Markdown table of a DataFrame of strings (``|`` escaped)."""
+    """A GitHub Markdown table of a DataFrame (``|`` escaped)."""
     header = [str(c) for c in frame.columns]
     align = list(align) if align is not None else ["l"] * len(header)
     rule = {"l": ":---", "r": "---:", "c": ":---:"}
@@ -103,7 +97,6 @@ def markdown_table(frame: pd.DataFrame, align: Sequence[str] | None = None) -> s
 
 
 def display_path(path: str) -> str:
-    """``path`` relative to the working folder when it lies below it."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -115,24 +108,16 @@ def display_path(path: str) -> str:
 
 def calvin_published_rows() -> pd.DataFrame:
     """Published CALVIN numbers as leaderboard rows (``source == "published"``, no intervals)."""
-    rows = []
-    for method, split, rates, avg_len in CALVIN_PUBLISHED:
-        row: dict[str, object] = {
-            "policy": method,
-            "split": split,
-            "scene": "D",
-            "env": "calvin_env",
-            "source": PUBLISHED,
-        }
-        for i, rate in enumerate(rates, 1):
-            row[f"sr{i}"] = rate
-        row["avg_len"] = avg_len
-        rows.append(row)
+    rows = [
+        {"policy": method, "split": split, "scene": "D", "env": "calvin_env", "source": PUBLISHED}
+        | {f"sr{i}": rate for i, rate in enumerate(rates, 1)}
+        | {"avg_len": avg_len}
+        for method, split, rates, avg_len in CALVIN_PUBLISHED
+    ]
     return pd.DataFrame(rows)
 
 
 def build_calvin(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """CALVIN leaderboard: one row per run (plus the published rows), sorted by average length."""
     table = runs.copy()
     if not table.empty:
         table["run"] = table["run"].map(display_path)
@@ -152,7 +137,7 @@ def build_calvin(runs: pd.DataFrame, include_published: bool = True) -> pd.DataF
 
 
 def _calvin_source(row: pd.Series) -> str:
-    """The source cell: ``published``, or the run folder with notes (errors, shard, partial merge)."""
+    """The source cell: ``published``, or the run folder with notes (errors, shard, partial)."""
     if row["source"] == PUBLISHED:
         return PUBLISHED
     notes = []
@@ -166,7 +151,6 @@ def _calvin_source(row: pd.Series) -> str:
 
 
 def calvin_markdown(table: pd.DataFrame) -> str:
-    """Explanation and Markdown table of :func:`build_calvin`'s output."""
     shown = pd.DataFrame(
         {
             "#": table["rank"],
@@ -178,17 +162,8 @@ def calvin_markdown(table: pd.DataFrame) -> str:
             "scene": table["scene"],
             "env": table["env"].map(lambda v: "ours" if is_missing(v) else v),
             "chains": table["n_chains"].map(lambda v: "-" if is_missing(v) else str(int(v))),
-            **{
-                str(i): [
-                    fmt_interval(*vals)
-                    for vals in zip(table[f"sr{i}"], table[f"sr{i}_low"], table[f"sr{i}_high"], strict=True)
-                ]
-                for i in range(1, 6)
-            },
-            "avg len": [
-                fmt_interval(*vals, digits=2, ci_digits=2)
-                for vals in zip(table["avg_len"], table["avg_len_low"], table["avg_len_high"], strict=True)
-            ],
+            **{str(i): interval_cells(table, f"sr{i}", f"sr{i}_low", f"sr{i}_high") for i in range(1, 6)},
+            "avg len": interval_cells(table, "avg_len", "avg_len_low", "avg_len_high", digits=2, ci_digits=2),
             "source": [_calvin_source(row) for _, row in table.iterrows()],
         }
     )
@@ -213,24 +188,21 @@ CALVIN_TABLE = LeaderboardTable("CALVIN-style long-horizon evaluation", build_ca
 
 
 def build_real(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """Real-world sessions (bench.real): success rate over operator-judged trials, best first."""
     cols = ["policy", "n_trials", "success_rate", "success_rate_low", "success_rate_high", "run"]
     table = runs.reindex(columns=cols).sort_values("success_rate", ascending=False, kind="stable")
     return table.reset_index(drop=True)
 
 
 def real_markdown(table: pd.DataFrame) -> str:
-    rows = [
-        [
-            str(i + 1),
-            str(r.policy),
-            str(r.n_trials),
-            f"{r.success_rate:.3f} [{r.success_rate_low:.2f}, {r.success_rate_high:.2f}]",
-            f"`{r.run}`",
-        ]
-        for i, r in enumerate(table.itertuples())
-    ]
-    frame = pd.DataFrame(rows, columns=["#", "policy", "trials", "success", "source"])
+    frame = pd.DataFrame(
+        {
+            "#": range(1, len(table) + 1),
+            "policy": table["policy"].astype(str),
+            "trials": table["n_trials"].astype(str),
+            "success": interval_cells(table, "success_rate", "success_rate_low", "success_rate_high"),
+            "source": [f"`{run}`" for run in table["run"]],
+        }
+    )
     intro = (
         "Operator-judged trials on a real robot (python -m bench.run --suite real), with Wilson 95 % "
         "intervals; per-task counts are in each run's summary.json."
@@ -258,16 +230,14 @@ AVERAGE = "average"
 
 
 def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.DataFrame:
-    """SimplerEnv-style table: one row per task group and policy with the visual-matching (``vm_``) and
-    variant-aggregation (``va_``) scores side by side (runs of the same policy paired by name).
+    """One row per task group and policy: visual-matching (``vm_``) and variant-aggregation
+    (``va_``) scores side by side, runs of one policy paired by label.
 
-    ``*_rate`` is the mode's score (the group rate of summary.json), ``*_low`` / ``*_high`` a Wilson 95 %
-    interval where the rate is a pooled proportion (:func:`bench.simreal.pooled_interval`), ``*_partial``
-    the partial success (Bridge), ``*_trials`` the counting trials and ``va_camera`` the mean over the
-    camera-orientation variants (not in the aggregate). Per family, an ``average`` row averages the
-    group rates of runs that cover every group of the family. Sorted by family, group, then visual
-    matching and variant aggregation rate, best first. Malformed runs give a warning and are left out.
-    There are no published simulation numbers (real-world ones are in ``results/real/``).
+    ``*_rate`` is the group rate, ``*_low``/``*_high`` its Wilson interval where it is a pooled proportion
+    (:func:`bench.simreal.pooled_interval`), ``*_partial`` the partial success, ``*_trials`` the counting
+    trials, ``va_camera`` the camera-orientation variants' mean. Per family an ``average`` row averages the
+    groups of runs covering all of them. Sorted by family, group, then rates; malformed runs warn and are
+    left out. There are no published simulation numbers.
     """
     loaded = []
     for path in runs.get("run", []):
@@ -282,19 +252,13 @@ def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.Data
         rows = simpler_rows(run)
         for family in FAMILIES:
             members = [r for r in rows if r["family"] == family]
-            needed = {g for g, (f, _) in SIMPLER_GROUPS.items() if f == family}
+            needed = {g for g, tasks in GROUPS.items() if TASKS[tasks[0]].family == family}
             if members and needed <= {r["group"] for r in members}:
-                partials = [r["partial"] for r in members]
-                cameras = [r["camera"] for r in members]
-                average = {
-                    "family": family,
-                    "group": AVERAGE,
-                    "rate": sum(r["rate"] for r in members) / len(members),
-                    "partial": None if None in partials else sum(partials) / len(partials),
-                    "camera": None if None in cameras else sum(cameras) / len(cameras),
-                    "trials": sum(r["trials"] for r in members),
-                }
-                rows.append(average)
+                means = {k: [r[k] for r in members] for k in ("rate", "partial", "camera")}
+                means = {k: None if None in v else sum(v) / len(v) for k, v in means.items()}
+                rows.append(
+                    {"family": family, "group": AVERAGE, **means, "trials": sum(r["trials"] for r in members)}
+                )
         for row in rows:
             entry = entries.setdefault(
                 (label, row["family"], row["group"]),
@@ -323,7 +287,6 @@ def build_simpler(runs: pd.DataFrame, include_published: bool = True) -> pd.Data
 
 
 def simpler_markdown(table: pd.DataFrame) -> str:
-    """Explanation and one Markdown table per robot family of :func:`build_simpler`'s output."""
     n_policies = table["policy"].nunique()
     intro = (
         f"{n_policies} policy(ies). Per task group: the success rate in visual matching and in variant "
@@ -338,10 +301,6 @@ def simpler_markdown(table: pd.DataFrame) -> str:
         "our offline primitive Panda scenes and are not comparable with SimplerEnv's numbers."
     )
     sections = [intro]
-
-    def cell(row: pd.Series, prefix: str) -> str:
-        return fmt_interval(row[f"{prefix}_rate"], row[f"{prefix}_low"], row[f"{prefix}_high"])
-
     for family, part in table.groupby("family", sort=False):
         bridge = part[["vm_partial", "va_partial"]].notna().any().any()
         shown = pd.DataFrame(
@@ -349,8 +308,8 @@ def simpler_markdown(table: pd.DataFrame) -> str:
                 "group": [g if r == 1 else "" for g, r in zip(part["group"], part["rank"], strict=True)],
                 "#": part["rank"],
                 "policy": part["policy"],
-                "visual matching": [cell(row, "vm") for _, row in part.iterrows()],
-                "variant aggregation": [cell(row, "va") for _, row in part.iterrows()],
+                "visual matching": interval_cells(part, "vm_rate", "vm_low", "vm_high"),
+                "variant aggregation": interval_cells(part, "va_rate", "va_low", "va_high"),
                 "VA camera": part["va_camera"].map(lambda v: fmt_interval(v, None, None)),
             }
         )

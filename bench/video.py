@@ -10,7 +10,7 @@ import numpy as np
 
 
 def annotate_frame(frame: np.ndarray, text: str) -> np.ndarray:
-    """Return ``frame`` (H, W, 3 uint8) with a black two-line caption strip below it."""
+    """``frame`` (H, W, 3 uint8) with a black two-line caption strip below it."""
     from PIL import Image, ImageDraw
 
     h, w = frame.shape[:2]
@@ -31,11 +31,9 @@ def video_suffix() -> str:
 
 
 class VideoRecorder:
-    """Streams ``env.render()`` frames with a caption into ``video_dir/NAME.mp4`` (or .gif); with
-    ``video_dir`` None it records nothing. Used as a context manager, it puts ``video`` (the file
-    name) and/or ``video_error`` into ``record`` at the end.
-
-    A rendering or writing failure stops the recording, never the unit: it is noted in the record.
+    """Streams ``env.render()`` frames with a caption into ``video_dir/NAME.mp4`` (or .gif;
+    nothing when ``video_dir`` is None). As a context manager it puts ``video`` (the file name) and/or
+    ``video_error`` into ``record``: a rendering or writing failure stops the recording, never the unit.
     """
 
     def __init__(self, env: Any, video_dir: str | Path | None, name: str, record: dict | None = None):
@@ -73,7 +71,7 @@ class VideoRecorder:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def close(self) -> dict[str, str]:
-        """Finish the file; return ``{"video": file name}`` and/or ``{"video_error": message}``."""
+        """Finish the file: ``{"video": file name}`` and/or ``{"video_error": message}``."""
         out = {}
         if self.writer is not None:
             try:

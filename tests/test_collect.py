@@ -43,6 +43,24 @@ class SizedHoldPolicy(HoldPolicy):
     camera_sizes = {"rgb_static": (64, 64), "rgb_gripper": (16, 16)}
 
 
+def set_up_like_the_recorder(env, info: dict) -> dict:
+    """Reset ``env`` as the recorder did for a stored episode and let the expert play the chain's
+    earlier tasks; returns the observation at the start of the recorded task."""
+    from policies.expert import ExpertPolicy
+
+    obs, _ = env.reset(seed=info["env_seed"], options={"state": info["chain_state"]})
+    expert = ExpertPolicy()
+    for task in info["chain_tasks"][: info["position"]]:
+        env.begin_subtask(task)
+        expert.reset("", info={"task": task, "scene": "D", "target_pose": env.target_pose().tolist()})
+        for _ in range(360):
+            obs, _, done, _, _ = env.step(expert.act(obs))
+            if done:
+                break
+    env.begin_subtask(info["task"])
+    return obs
+
+
 def wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2 * np.pi) - np.pi
 
@@ -117,21 +135,11 @@ def test_relative_actions_replay_the_recorded_episode(tmp_path):
     collect(args(tmp_path / "d", episodes=2, tasks=["open_drawer", "place_in_slider"], scenes=["D"]))
     store = EpisodeStore(tmp_path / "d")
     from envs.calvin.env import CalvinEnv
-    from policies.expert import ExpertPolicy
 
     for i, info in enumerate(store.episodes):
         ep = store.episode(i)
         env = CalvinEnv(scene="D", cameras=(), action_mode="absolute")
-        expert = ExpertPolicy()
-        obs, _ = env.reset(seed=info["env_seed"], options={"state": info["chain_state"]})
-        for task in info["chain_tasks"][: info["position"]]:
-            env.begin_subtask(task)
-            expert.reset("", info={"task": task, "scene": "D", "target_pose": env.target_pose().tolist()})
-            for _ in range(360):
-                obs, _, done, _, _ = env.step(expert.act(obs))
-                if done:
-                    break
-        env.begin_subtask(info["task"])
+        obs = set_up_like_the_recorder(env, info)
         scale = np.array([0.02] * 3 + [0.05] * 3)
         for t, rel in enumerate(ep.data["rel_actions"]):
             diff = obs["robot_obs"] - ep.data["robot_obs"][t]
@@ -230,21 +238,11 @@ def test_collection_in_calvins_own_env_has_our_fields_and_refuses_the_other_back
     # the frames are CALVIN's: its env, reset and set up as the recorder did, plays the stored actions
     # through the same states to the task's success (its own oracle judging)
     from envs.calvin.official.env import CalvinOfficialEnv
-    from policies.expert import ExpertPolicy
 
     info, data = theirs.episodes[0], theirs.episode(0).data
     env = CalvinOfficialEnv(scene="D", cameras=(), action_mode="absolute")
     try:
-        obs, _ = env.reset(seed=info["env_seed"], options={"state": info["chain_state"]})
-        expert = ExpertPolicy()
-        for task in info["chain_tasks"][: info["position"]]:
-            env.begin_subtask(task)
-            expert.reset("", info={"task": task, "scene": "D", "target_pose": env.target_pose().tolist()})
-            for _ in range(360):
-                obs, _, done, _, _ = env.step(expert.act(obs))
-                if done:
-                    break
-        env.begin_subtask(info["task"])
+        obs = set_up_like_the_recorder(env, info)
         for t, action in enumerate(data["actions"]):
             np.testing.assert_allclose(obs["robot_obs"], data["robot_obs"][t], atol=1e-4)
             np.testing.assert_allclose(obs["scene_obs"], data["scene_obs"][t], atol=1e-4)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bench import fidelity, perf
+from bench.fidelity import objects
 from envs.calvin.official.checkout import ENV_VAR
 from tests.calvin_checkout import calvin_checkout
 
@@ -24,13 +25,11 @@ def calvin_dir(monkeypatch):
 
 def test_label_image_and_ious():
     seg = np.array([[-1, 3, 3 | (1 << 24)], [3 | (2 << 24), 5, 5]])  # body 3 base, links 0 and 1; body 5
-    labels = fidelity.label_image(
-        seg, {(3, -1): "desk", (3, 0): "drawer", (3, 1): "button", (5, -1): "robot"}
-    )
+    labels = objects.label_image(seg, {(3, -1): "desk", (3, 0): "drawer", (3, 1): "button", (5, -1): "robot"})
     assert labels.tolist() == [["", "desk", "drawer"], ["button", "robot", "robot"]]
     other = labels.copy()
     other[1, 2] = "desk"
-    got = fidelity.ious(labels, other)
+    got = objects.ious(labels, other)
     assert got["robot"] == 0.5 and got["desk"] == 0.5 and got["drawer"] == 1.0
     assert "led" not in got  # shows in neither image: no IoU
 
@@ -75,13 +74,13 @@ def test_every_body_and_link_has_an_object_name(calvin_dir):
     calvin = make_calvin_env("calvin_env", "A")
     ours = make_calvin_env("ours", "A")
     try:
-        fidelity.match_state(calvin, ours, official_chains()[0].state)
+        objects.match_state(calvin, ours, official_chains()[0].state)
         for segments, cid in (
-            (fidelity.calvin_segments(calvin), calvin.env.cid),
-            (fidelity.our_segments(ours), ours.cid),
+            (objects.calvin_segments(calvin), calvin.env.cid),
+            (objects.our_segments(ours), ours.cid),
         ):
-            assert fidelity.unmapped_bodies(segments, cid) == []
-            assert set(segments.values()) == set(fidelity.OBJECTS + fidelity.EXTRA)
+            assert objects.unmapped_bodies(segments, cid) == []
+            assert set(segments.values()) == set(objects.OBJECTS + objects.EXTRA)
     finally:
         calvin.close()
         ours.close()

@@ -12,6 +12,10 @@ import pytest
 from PIL import Image
 
 from bench import figures
+from bench.figures import calvin as fig_calvin
+from bench.figures import common as fig_common
+from bench.figures import simpler as fig_simpler
+from bench.figures import training as fig_training
 from bench.leaderboard import calvin_published_rows
 from bench.results import RunFormatError, find_runs, find_train_logs, load_run, load_train_log, runs_table
 from bench.simreal import mmrv, pearson_r
@@ -178,19 +182,19 @@ def test_bad_train_log_names_file_and_line(tmp_path: Path) -> None:
 def test_success_curve_and_heatmap(runs: Path, tmp_path: Path) -> None:
     loaded = [load_run(p) for p in find_runs(runs)]
     table = runs_table(loaded)
-    paths = figures.plot_success_curve(
+    paths = fig_calvin.plot_success_curve(
         table, tmp_path / "f" / "success", published=calvin_published_rows(), formats=("pdf", "png")
     )
     assert_figure(paths, ("pdf", "png"))
-    per_task = figures.per_task_frame(loaded, figures.run_labels(table))
+    per_task = fig_calvin.per_task_frame(loaded, fig_common.run_labels(table))
     assert set(per_task["label"]) == {"alpha", "beta", "gamma"}
     alpha_drawer = per_task[(per_task["label"] == "alpha") & (per_task["task"] == "open_drawer")].iloc[0]
     assert (alpha_drawer["successes"], alpha_drawer["trials"]) == (
         load_run(runs / "a")["summary"]["per_task"]["open_drawer"]["successes"],
         8,
     )
-    assert_figure(figures.plot_task_heatmap(per_task, tmp_path / "f" / "heatmap", formats=("png",)))
-    assert len(figures.calvin_task_order()) == 34
+    assert_figure(fig_calvin.plot_task_heatmap(per_task, tmp_path / "f" / "heatmap", formats=("png",)))
+    assert len(fig_calvin.calvin_task_order()) == 34
 
 
 def test_training_curves(tmp_path: Path) -> None:
@@ -198,14 +202,14 @@ def test_training_curves(tmp_path: Path) -> None:
         "a": load_train_log(write_train_log(tmp_path / "a" / "train_log.jsonl")),
         "b": load_train_log(write_train_log(tmp_path / "b" / "train_log.jsonl", lr=2e-5)),
     }
-    assert figures.training_keys(logs) == ["loss", "val_loss", "lr"]
+    assert fig_training.training_keys(logs) == ["loss", "val_loss", "lr"]
     parts = {
         "x": pd.DataFrame(columns=["step", "grad_norm", "lr", "loss_arm", "eval_avg_len", "loss", "epoch"])
     }
-    assert figures.training_keys(parts) == ["loss", "eval_avg_len", "lr", "loss_arm"]
-    assert_figure(figures.plot_training_curves(logs, tmp_path / "curves", smooth=0.6, formats=("png",)))
+    assert fig_training.training_keys(parts) == ["loss", "eval_avg_len", "lr", "loss_arm"]
+    assert_figure(fig_training.plot_training_curves(logs, tmp_path / "curves", smooth=0.6, formats=("png",)))
     with pytest.raises(ValueError, match="no scalar key"):
-        figures.plot_training_curves(logs, tmp_path / "none", keys=["missing"])
+        fig_training.plot_training_curves(logs, tmp_path / "none", keys=["missing"])
 
 
 def test_design_grid_pools_cells_and_plots(runs: Path, tmp_path: Path) -> None:
@@ -213,12 +217,12 @@ def test_design_grid_pools_cells_and_plots(runs: Path, tmp_path: Path) -> None:
         tmp_path / "more", "alpha2", [5, 5], config_extra={"backbone": "kosmos", "structure": "policy_head"}
     )
     table = runs_table([*find_runs(runs), extra])
-    grid = figures.design_grid(table)
+    grid = fig_calvin.design_grid(table)
     assert list(grid.index) == ["one_step", "policy_head"] and list(grid.columns) == ["kosmos", "llava"]
     # kosmos / policy_head pools run a (8 chains, avg 34/8) and the extra run (2 chains, avg 5): 44/10.
     assert grid.loc["policy_head", "kosmos"] == pytest.approx(4.4)
     assert grid.loc["one_step", "kosmos"] == pytest.approx(2.25) and np.isnan(grid.loc["one_step", "llava"])
-    assert_figure(figures.plot_design_grid(table, tmp_path / "grid", formats=("png",)))
+    assert_figure(fig_calvin.plot_design_grid(table, tmp_path / "grid", formats=("png",)))
     ordered = pd.DataFrame(
         {
             "backbone": ["k"] * 3,
@@ -227,7 +231,11 @@ def test_design_grid_pools_cells_and_plots(runs: Path, tmp_path: Path) -> None:
             "n_chains": [1, 1, 1],
         }
     )
-    assert list(figures.design_grid(ordered).index) == ["one step discrete", "Policy-Head Continuous", "zzz"]
+    assert list(fig_calvin.design_grid(ordered).index) == [
+        "one step discrete",
+        "Policy-Head Continuous",
+        "zzz",
+    ]
 
 
 def test_sim_vs_real_scatter(tmp_path: Path) -> None:
@@ -238,13 +246,13 @@ def test_sim_vs_real_scatter(tmp_path: Path) -> None:
             "real_rate": [0.853, 0.920, 0.760, 0.293, 0.907],
         }
     )
-    assert_figure(figures.plot_sim_vs_real(frame, tmp_path / "simreal", formats=("png",)))
+    assert_figure(fig_simpler.plot_sim_vs_real(frame, tmp_path / "simreal", formats=("png",)))
     by_task = pd.concat(
         [frame.assign(task="coke can"), frame.assign(task="drawer", sim_rate=frame["sim_rate"][::-1].values)]
     )
-    assert_figure(figures.plot_sim_vs_real(by_task, tmp_path / "simreal_tasks", formats=("png",)))
+    assert_figure(fig_simpler.plot_sim_vs_real(by_task, tmp_path / "simreal_tasks", formats=("png",)))
     with pytest.raises(ValueError, match="real_rate"):
-        figures.plot_sim_vs_real(frame.drop(columns="real_rate"), tmp_path / "bad")
+        fig_simpler.plot_sim_vs_real(frame.drop(columns="real_rate"), tmp_path / "bad")
 
 
 def test_make_figures_end_to_end_and_skips(runs: Path, tmp_path: Path) -> None:
@@ -273,7 +281,7 @@ def test_make_figures_end_to_end_and_skips(runs: Path, tmp_path: Path) -> None:
 
 
 def test_short_names_and_labels() -> None:
-    assert figures.short_names([Path("/x/a/run"), Path("/x/b/run"), Path("/x/c")]) == [
+    assert fig_common.short_names([Path("/x/a/run"), Path("/x/b/run"), Path("/x/c")]) == [
         "a/run",
         "b/run",
         "x/c",
@@ -281,7 +289,7 @@ def test_short_names_and_labels() -> None:
     table = pd.DataFrame(
         {"policy": ["p", "p", "q"], "scene": ["D", "D", "A"], "run": ["/r/one", "/r/two", "/r/q"]}
     )
-    assert figures.run_labels(table) == ["p (D) [one]", "p (D) [two]", "q (A) [q]"]
+    assert fig_common.run_labels(table) == ["p (D) [one]", "p (D) [two]", "q (A) [q]"]
 
 
 # --- SimplerEnv-style figures ----------------------------------------------------------------------
@@ -328,7 +336,7 @@ def test_simpler_task_frame_and_bars(simpler_runs: Path, tmp_path: Path) -> None
     from bench.simreal import load_simpler_run
 
     runs = [load_simpler_run(p) for p in find_runs(simpler_runs)]
-    frame = figures.simpler_task_frame(runs)
+    frame = fig_simpler.simpler_task_frame(runs)
     assert set(frame["mode"]) == {"visual_matching", "variant_aggregation"}
     row = frame[(frame["label"] == "rt1x") & (frame["task"] == "pick_can_vertical")]
     vm = row[row["mode"] == "visual_matching"].iloc[0]
@@ -337,15 +345,17 @@ def test_simpler_task_frame_and_bars(simpler_runs: Path, tmp_path: Path) -> None
     assert va["rate"] == pytest.approx(0.6) and va["trials"] == 90  # camera variants (0.4) left out
     spoon = frame[(frame["label"] == "octo_small") & (frame["task"] == "put_spoon_on_towel")].iloc[0]
     assert (spoon["rate"], spoon["partial"]) == pytest.approx((0.4, 0.5))
-    google = figures.plot_simpler_tasks(
+    google = fig_simpler.plot_simpler_tasks(
         frame, tmp_path / "google", family="google_robot", formats=("png", "pdf")
     )
     assert_figure(google, ("png", "pdf"))
-    assert_figure(figures.plot_simpler_tasks(frame, tmp_path / "bridge", family="bridge", formats=("png",)))
+    assert_figure(
+        fig_simpler.plot_simpler_tasks(frame, tmp_path / "bridge", family="bridge", formats=("png",))
+    )
     one_mode = frame[frame["mode"] == "visual_matching"]
-    assert_figure(figures.plot_simpler_tasks(one_mode, tmp_path / "all", formats=("png",)))
+    assert_figure(fig_simpler.plot_simpler_tasks(one_mode, tmp_path / "all", formats=("png",)))
     with pytest.raises(ValueError, match="no SimplerEnv-style task rows for widowx"):
-        figures.plot_simpler_tasks(frame, tmp_path / "none", family="widowx")
+        fig_simpler.plot_simpler_tasks(frame, tmp_path / "none", family="widowx")
 
 
 def test_simpler_sim_vs_real_frame_and_scatter(simpler_runs: Path, tmp_path: Path) -> None:
@@ -353,7 +363,7 @@ def test_simpler_sim_vs_real_frame_and_scatter(simpler_runs: Path, tmp_path: Pat
 
     real = load_real_results(REFERENCE_CSV)
     vm = [load_simpler_run(p) for p in find_runs(simpler_runs / "vm")]
-    frame = figures.simpler_sim_real_frame(vm, real)
+    frame = fig_simpler.simpler_sim_real_frame(vm, real)
     assert list(frame.columns) == ["policy", "task", "sim_rate", "real_rate"]
     coke = frame[frame["task"] == "pick coke can"].set_index("policy")
     assert sorted(coke.index) == ["Octo-base", "RT-1 (converged)", "RT-1-X"]
@@ -367,15 +377,15 @@ def test_simpler_sim_vs_real_frame_and_scatter(simpler_runs: Path, tmp_path: Pat
         "close drawer",
         "place apple in top drawer",
     ]
-    assert_figure(figures.plot_simpler_sim_vs_real(frame, tmp_path / "scatter", formats=("png",)))
+    assert_figure(fig_simpler.plot_simpler_sim_vs_real(frame, tmp_path / "scatter", formats=("png",)))
     notes: list[str] = []
     bridge = [load_simpler_run(p) for p in find_runs(simpler_runs / "bridge")]
-    pairs = figures.simpler_sim_real_frame(bridge, real, log=notes.append)
+    pairs = fig_simpler.simpler_sim_real_frame(bridge, real, log=notes.append)
     assert set(pairs["policy"]) == {"Octo-small", "Octo-base"} and len(pairs) == 8 and notes == []
-    renamed = figures.simpler_sim_real_frame(bridge, real, {"octo-base": "RT-1-X"}, log=notes.append)
+    renamed = fig_simpler.simpler_sim_real_frame(bridge, real, {"octo-base": "RT-1-X"}, log=notes.append)
     assert set(renamed["policy"]) == {"Octo-small", "RT-1-X"}
     single = frame[frame["task"] == "move near"]
-    assert_figure(figures.plot_simpler_sim_vs_real(single, tmp_path / "single", formats=("png",)))
+    assert_figure(fig_simpler.plot_simpler_sim_vs_real(single, tmp_path / "single", formats=("png",)))
 
 
 def test_make_figures_with_simpler_runs(simpler_runs: Path, runs: Path, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bench.real import ConsoleOperator, OracleOperator, SimRobot, evaluate_real, summarize_real
 from bench.run import main as run_main
+from bench.suites.real import ConsoleOperator, OracleOperator, SimRobot, evaluate_real, summarize_real
 from policies.expert import ExpertPolicy
 
 TASKS = [
@@ -41,13 +41,13 @@ def test_cli_resume_and_errors(tmp_path, capsys):
         "--suite",
         "real",
         "--env",
-        "bench.real:make_sim_robot",
+        "bench.suites.real:make_sim_robot",
         "--tasks",
         str(tasks),
         "--policy",
         "random",
         "--operator",
-        "bench.real:OracleOperator",
+        "bench.suites.real:OracleOperator",
         "--trials",
         "1",
         "--max-steps",
@@ -108,13 +108,13 @@ def test_real_sessions_land_in_the_leaderboard(tmp_path):
                 "--suite",
                 "real",
                 "--env",
-                "bench.real:make_sim_robot",
+                "bench.suites.real:make_sim_robot",
                 "--tasks",
                 str(tasks),
                 "--policy",
                 "random",
                 "--operator",
-                "bench.real:OracleOperator",
+                "bench.suites.real:OracleOperator",
                 "--trials",
                 "2",
                 "--max-steps",

@@ -23,10 +23,9 @@ from bench.regression import (
     SettingMismatch,
     assert_no_regression,
     compare,
-    drop_pvalue,
     evaluate_for_regression,
-    holm_adjust,
 )
+from bench.regression.compare import drop_pvalue, holm_adjust
 from policies.expert import ExpertPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -310,7 +309,7 @@ def test_save_load_round_trip(tmp_path):
     loaded = Baseline.load(path)
     assert loaded.counts == c and loaded.git_commit == "abc" and loaded.path == path
     data = json.loads(path.read_text())
-    assert data["format"] == regression.FORMAT and data["in_a_row"] == [30, 29, 29, 28, 28]
+    assert data["format"] == regression.counts.FORMAT and data["in_a_row"] == [30, 29, 29, 28, 28]
     assert data["per_task"]["stack_block"] == {"successes": 85, "trials": 90}
 
 

@@ -21,7 +21,6 @@ from bench.results import RunFormatError
 from bench.simreal import (
     REAL_TASK_NAMES,
     REFERENCE_CSV,
-    SIMPLER_GROUPS,
     RealResultsError,
     load_real_results,
     load_simpler_run,
@@ -32,6 +31,7 @@ from bench.simreal import (
 )
 from bench.simreal_cli import main as simreal_main
 from bench.stats import wilson_interval
+from envs.simpler import GROUPS, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 VA_VARIANTS = (
@@ -47,7 +47,7 @@ VA_VARIANTS = (
     "camera_orientation_1",
     "camera_orientation_2",
 )
-TASK_GROUP = {task: group for group, (_, tasks) in SIMPLER_GROUPS.items() for task in tasks}
+TASK_GROUP = {task: group for group, tasks in GROUPS.items() for task in tasks}
 
 
 def write_simpler_run(
@@ -74,7 +74,7 @@ def write_simpler_run(
         assert len(counts) == len(variants)
         n = trials if isinstance(trials, int) else trials[task]
         group = TASK_GROUP[task]
-        family = SIMPLER_GROUPS[group][0]
+        family = TASKS[GROUPS[group][0]].family
         grasp = (grasps or {}).get(task)
         grasp = None if grasp is None else ([int(grasp)] if np.ndim(grasp) == 0 else [int(g) for g in grasp])
         entry_variants = {}
@@ -202,7 +202,7 @@ def test_reference_csv_holds_the_reference_numbers() -> None:
     assert value.loc[("RT-1-X", "put_spoon_on_towel"), "partial"] == 0.042
     assert len(real) == 6 * 5 + 3 * 3 + 3 * 4
     # Partial success is given for the Bridge rows only.
-    bridge = real["task"].isin([g for g, (family, _) in SIMPLER_GROUPS.items() if family == "bridge"])
+    bridge = real["task"].isin([g for g, tasks in GROUPS.items() if TASKS[tasks[0]].family == "bridge"])
     assert real.loc[bridge, "partial"].notna().all() and real.loc[~bridge, "partial"].isna().all()
     # The orientation numbers average to the coke-can numbers (.96 + .88 + .72) / 3 = .853.
     for policy in ("RT-1 (converged)", "RT-1-X", "Octo-base"):

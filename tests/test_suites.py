@@ -154,7 +154,7 @@ def test_a_new_suite_gets_regression_and_a_leaderboard_from_its_module(tmp_path,
 
 def absolute_sim_robot():
     """The simulator behind the robot adapter, taking the expert's absolute target poses."""
-    from bench.real import SimRobot
+    from bench.suites.real import SimRobot
 
     return SimRobot(action_mode="absolute")
 
@@ -176,7 +176,7 @@ def test_real_sessions_get_regression_and_a_leaderboard(tmp_path, capsys):
         str(tasks),
         "--quiet",
     ]
-    base += ["--operator", "bench.real:OracleOperator", "--trials", "10", "--max-steps", "200"]
+    base += ["--operator", "bench.suites.real:OracleOperator", "--trials", "10", "--max-steps", "200"]
     expert, random = tmp_path / "runs" / "expert", tmp_path / "runs" / "random"
     assert run_main([*base, "--policy", "expert", "--out", str(expert)]) == 0
     assert run_main([*base, "--policy", "random", "--out", str(random)]) == 0

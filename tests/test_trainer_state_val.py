@@ -22,6 +22,18 @@ def tiny_data(tmp_path_factory) -> Path:
     return make_tiny_data(tmp_path_factory.mktemp("data") / "store")
 
 
+def fit(model: VLAModel, batch: dict, steps: int) -> dict[str, float]:
+    """Adam at 3e-3 on one batch for ``steps`` steps; the last step's loss parts."""
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    parts: dict[str, float] = {}
+    for _ in range(steps):
+        loss, parts = model.compute_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return parts
+
+
 def test_split_episodes_is_seeded_disjoint_and_complete():
     train, val = split_episodes(40, 0.1, seed=3)
     assert len(val) == 4 and sorted(train + val) == list(range(40))
@@ -63,14 +75,7 @@ def test_state_lets_the_head_fit_what_images_cannot_tell_apart():
             state_key=state_key,
             state_dim=5 if state_key else 0,
         )
-        model = VLAModel(cfg, train_tokenizer())
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for _ in range(60):
-            loss, parts = model.compute_loss(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return parts["loss_arm_mse"]
+        return fit(VLAModel(cfg, train_tokenizer()), batch, 60)["loss_arm_mse"]
 
     without, with_state = final_mse(None), final_mse("robot_obs")
     assert without > 0.5  # the best it can do is the mean (0): MSE 0.64
@@ -155,12 +160,7 @@ def test_discrete_structure_reads_the_state_as_prompt_tokens():
     lo = model.action_ids[0]
     assert sum(t >= lo for t in prefixes[0]) == 2  # one state token per read entry
     assert prefixes[0][:-3] == prefixes[1][:-3] and prefixes[0][-3] != prefixes[1][-3]
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(80):
-        loss, _parts = model.compute_loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, batch, 80)
     model.eval()
     arm = model.predict(batch, n_actions=1)[:, 0, :6]
     assert bool((arm[0] > 0.5).all()) and bool((arm[1] < -0.5).all()), arm

@@ -1,5 +1,5 @@
 """``python -m bench.fidelity``."""
 
-from bench.fidelity.cli import main
+from bench.fidelity import main
 
 raise SystemExit(main())

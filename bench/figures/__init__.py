@@ -1,32 +1,14 @@
 """Paper figures from stored runs: ``python -m bench.figures [ROOTS...] --out results/figures``.
 
-Each figure is written as PDF (TrueType fonts embedded) and PNG (300 dpi), sized for one paper column
-(3.3 in wide, 8 pt text):
-
-- ``success_in_a_row``: success vs number of instructions in a row (1..5), one line per CALVIN-style
-  run with its Wilson 95 % band (``--published`` adds the published curves, dashed);
-- ``task_success_heatmap``: per-task success rate, the 34 CALVIN tasks x runs, cells ``k/n``;
-- ``training_curves``: scalars of every ``train_log.jsonl`` / ``train_log.csv`` below the roots
-  against ``step`` (format in :mod:`bench.results`);
-- ``design_grid_avg_len[_<split>_<scene>]``: average length of runs that record ``backbone`` and
-  ``structure``, backbones x structures;
-- ``sim_vs_real``: simulated vs real success per policy with MMRV and Pearson r
-  (:func:`plot_sim_vs_real`; from the command line with ``--simreal FILE.csv`` holding columns
-  ``policy, sim_rate, real_rate`` and optionally ``task``);
-- ``simpler_tasks_<family>`` (``google_robot``, ``bridge``): SimplerEnv-style per-task success bars, one
-  bar per policy, visual matching and variant aggregation side by side, partial success behind
-  (:func:`plot_simpler_tasks`);
-- ``sim_vs_real_simpler_<mode>``: SimplerEnv-style runs matched to the policies of a real-world results
-  CSV (``--real-results``, default ``results/real/simpler_reference.csv``; ``--name DIR=POLICY`` as in
-  ``python -m bench.simreal``), group success in sim vs real, MMRV and Pearson r per group in the legend
-  (:func:`plot_simpler_sim_vs_real`).
-
-Each suite draws its own (:meth:`bench.suites.Suite.figures`: :func:`bench.figures.calvin.calvin_figures`,
-:func:`bench.figures.simpler.simpler_figures`). Figures whose inputs are absent are skipped with a
-one-line message (the SimplerEnv ones are only attempted when SimplerEnv-style runs are found). Uses
-matplotlib's object API (:class:`matplotlib.figure.Figure`), never pyplot, so it does not touch the
-global backend. Modules: :mod:`bench.figures.common` (style, saving, labels), ``calvin``, ``simpler``,
-``training``; the plotting functions are re-exported here.
+PDF (TrueType fonts embedded) and PNG (300 dpi), one paper column wide (3.3 in, 8 pt text). Each suite
+draws its own (:meth:`bench.suites.Suite.figures`): CALVIN's ``success_in_a_row`` (``--published`` adds
+the published curves), ``task_success_heatmap`` and ``design_grid_avg_len[_<split>_<scene>]`` (runs
+recording ``backbone`` and ``structure``); SimplerEnv's ``simpler_tasks_<family>`` and
+``sim_vs_real_simpler_<mode>`` (runs matched to the policies of ``--real-results``, ``--name DIR=POLICY``
+as in ``python -m bench.simreal``). Here: ``training_curves`` of every training log below the roots
+(format in :mod:`bench.results`) and ``sim_vs_real`` of ``--simreal FILE.csv`` (``policy, sim_rate,
+real_rate[, task]``). A figure without inputs is skipped with a one-line message. Uses matplotlib's
+object API, never pyplot, so the global backend is untouched.
 """
 
 from __future__ import annotations
@@ -38,47 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.figures.calvin import (
-    calvin_task_order,
-    design_grid,
-    per_task_frame,
-    plot_design_grid,
-    plot_success_curve,
-    plot_task_heatmap,
-)
-from bench.figures.common import FORMATS, run_labels, short_names
-from bench.figures.simpler import (
-    plot_sim_vs_real,
-    plot_simpler_sim_vs_real,
-    plot_simpler_tasks,
-    simpler_sim_real_frame,
-    simpler_task_frame,
-)
-from bench.figures.training import plot_training_curves, training_keys
+from bench.figures.common import FORMATS, short_names
+from bench.figures.simpler import plot_sim_vs_real
+from bench.figures.training import plot_training_curves
 from bench.results import find_runs, find_train_logs, is_shard, load_run, load_train_log
 from bench.simreal import REFERENCE_CSV
 from bench.simreal_cli import parse_names
 from bench.suites import find_suite, suite_names
-
-__all__ = [
-    "calvin_task_order",
-    "design_grid",
-    "main",
-    "make_figures",
-    "per_task_frame",
-    "plot_design_grid",
-    "plot_sim_vs_real",
-    "plot_simpler_sim_vs_real",
-    "plot_simpler_tasks",
-    "plot_success_curve",
-    "plot_task_heatmap",
-    "plot_training_curves",
-    "run_labels",
-    "short_names",
-    "simpler_sim_real_frame",
-    "simpler_task_frame",
-    "training_keys",
-]
 
 
 def make_figures(
@@ -92,12 +40,9 @@ def make_figures(
     real_results: str | Path = REFERENCE_CSV,
     names: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Build every figure whose inputs exist below ``roots`` into ``out``; say in one line (via
-    ``log``) why each other figure is skipped. Returns the written paths.
-
-    ``real_results`` (a real-world results CSV, :func:`bench.simreal.load_real_results`) and ``names``
-    (run folder or its name -> real policy) match SimplerEnv-style runs to real-world policies for
-    ``sim_vs_real_simpler_<mode>``; they are only read when such runs exist."""
+    """Build every figure whose inputs exist below ``roots`` into ``out``, logging why any other
+    is skipped; the written paths. ``real_results`` and ``names`` match SimplerEnv-style runs to real policies.
+    """
     roots = list(roots)
     out = Path(out)
     written: list[Path] = []
@@ -176,7 +121,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry; returns the exit code (0 written, 1 error, 2 nothing to plot)."""
     args = parse_args(argv)
     try:
         written = make_figures(

@@ -38,14 +38,9 @@ def plot_success_curve(
     published: pd.DataFrame | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
-    """Success vs number of instructions in a row (1..5), one line per run with its Wilson band.
-
-    Args:
-        runs: Rows of :func:`bench.results.runs_table` of CALVIN-style runs (``sr1..sr5`` and their
-            ``_low`` / ``_high`` bounds, ``policy``; ``scene`` / ``split`` / ``run`` label duplicates).
-        stem: Output path without extension.
-        published: Optional rows with ``policy`` and ``sr1..sr5`` drawn as grey dashed lines without
-            bands (e.g. :func:`bench.leaderboard.calvin_published_rows`).
+    """Success vs instructions in a row (1..5), one line per run (rows of
+    :func:`bench.results.runs_table`) with its Wilson band; ``published`` rows (``policy``, ``sr1..sr5``)
+    are grey dashed lines.
     """
     x = np.arange(1, 6)
     with mpl.rc_context(STYLE):
@@ -90,6 +85,17 @@ def plot_success_curve(
         return save_figure(fig, stem, formats)
 
 
+def _heatmap(ax, values: np.ndarray, vmax: float) -> tuple:
+    """``values`` as an image on ``ax`` (NaN cells grey), column labels on top, no ticks or spines."""
+    cmap = mpl.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOR)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return image, cmap
+
+
 # --- (b) per-task heatmap --------------------------------------------------------------------------
 
 
@@ -121,13 +127,9 @@ def plot_task_heatmap(
     tasks: Sequence[str] | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
-    """Per-task success: tasks as rows (34 CALVIN tasks by default, grouped by category), runs as
-    columns, colour = success rate, text = ``successes/trials`` (rate in % with many columns); grey
-    cells: no trials.
-
-    Args:
-        per_task: Long table from :func:`per_task_frame` (``label, task, successes, trials``).
-        tasks: Row order; default: CALVIN's 34 tasks, then any other task present.
+    """Per-task success of :func:`per_task_frame` rows: tasks as rows (``tasks``, default
+    CALVIN's 34 by category, then any other), runs as columns, cells ``k/n`` (% with many columns), grey
+    without trials.
     """
     order = list(tasks) if tasks is not None else calvin_task_order()
     order += sorted(set(per_task["task"]) - set(order))
@@ -150,15 +152,9 @@ def plot_task_heatmap(
     with mpl.rc_context(STYLE):
         fig = _new_figure(0.135 * len(order) + 1.0 + label_h, width)
         ax = fig.add_subplot()
-        cmap = mpl.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOR)
-        image = ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        image, cmap = _heatmap(ax, rate, 1.0)
         ax.set_yticks(range(len(order)), [t.replace("_", " ") for t in order])
         ax.set_xticks(range(n_cols), shown, rotation=90 if rotated else 0)
-        ax.xaxis.tick_top()
-        ax.tick_params(axis="x", length=0)
-        ax.tick_params(axis="y", length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
         ax.set_xticks(np.arange(-0.5, n_cols), minor=True)
         ax.set_yticks(np.arange(-0.5, len(order)), minor=True)
         ax.grid(which="minor", color="white", linewidth=0.6)
@@ -224,19 +220,14 @@ def plot_design_grid(
     with mpl.rc_context(STYLE):
         fig = _new_figure(0.75 + 0.36 * n_rows, max(COLUMN_WIDTH_IN, 1.6 + 0.42 * n_cols))
         ax = fig.add_subplot()
-        cmap = mpl.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOR)
         values = grid.to_numpy(dtype=float)
-        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+        image, cmap = _heatmap(ax, values, vmax)
         columns = [str(c) for c in grid.columns]
         if n_cols > 4 or max(map(len, columns)) > 8:
             ax.set_xticks(range(n_cols), columns, rotation=40, ha="left", rotation_mode="anchor")
         else:
             ax.set_xticks(range(n_cols), columns)
         ax.set_yticks(range(n_rows), [textwrap.fill(str(r).replace("_", " "), 13) for r in grid.index])
-        ax.tick_params(length=0)
-        ax.xaxis.tick_top()
-        for spine in ax.spines.values():
-            spine.set_visible(False)
         for i in range(n_rows):
             for j in range(n_cols):
                 v = values[i, j]

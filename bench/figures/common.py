@@ -16,19 +16,12 @@ FORMATS = ("pdf", "png")
 #: Okabe-Ito colour-blind-safe palette.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 STYLE = {
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.labelsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "legend.title_fontsize": 8,
+    **{key: 8 for key in ("font.size", "legend.fontsize", "legend.title_fontsize")},
+    **{f"{part}.{key}": 8 for part, key in (("axes", "titlesize"), ("axes", "labelsize"))},
+    **{f"{axis}tick.labelsize": 8 for axis in "xy"},
+    **{f"{axis}tick.major.{key}": value for axis in "xy" for key, value in (("width", 0.6), ("size", 2.5))},
     "figure.titlesize": 9,
     "axes.linewidth": 0.6,
-    "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6,
-    "xtick.major.size": 2.5,
-    "ytick.major.size": 2.5,
     "lines.linewidth": 1.2,
     "lines.markersize": 3.5,
     "axes.spines.top": False,
@@ -37,7 +30,7 @@ STYLE = {
     "legend.frameon": False,
     "legend.handlelength": 1.6,
     "legend.borderaxespad": 0.3,
-    "pdf.fonttype": 42,
+    "pdf.fonttype": 42,  # TrueType fonts embedded
     "ps.fonttype": 42,
     "savefig.dpi": 300,
     "savefig.bbox": "tight",

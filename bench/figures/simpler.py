@@ -25,12 +25,9 @@ from bench.figures.common import (
     save_figure,
 )
 from bench.simreal import (
-    FAMILIES,
     FAMILY_TITLES,
-    MODES,
     REFERENCE_CSV,
-    SIMPLER_TASKS,
-    group_order,
+    agreement,
     load_real_results,
     match_policy,
     mmrv,
@@ -39,6 +36,7 @@ from bench.simreal import (
     simpler_labels,
     simpler_rows,
 )
+from envs.simpler import FAMILIES, MODES, TASKS
 
 MODE_TITLES = {"visual_matching": "visual matching", "variant_aggregation": "variant aggregation"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -56,14 +54,9 @@ def plot_sim_vs_real(
     title: str | None = None,
     policy_markers: bool = False,
 ) -> list[Path]:
-    """Simulated vs real success, one point per policy (and task), with MMRV and Pearson r in the
-    legend (per task when ``frame`` has a ``task`` column, computed over that task's policies).
-
-    Args:
-        frame: Columns ``policy``, ``sim_rate``, ``real_rate`` (in [0, 1]); optional ``task``.
-        title: Optional legend title (e.g. the mean metrics over the tasks).
-        policy_markers: With several tasks, one marker shape per policy (listed in a second legend inside
-            the axes) instead of one per task; colours still tell the tasks apart.
+    """Simulated vs real success (``policy, sim_rate, real_rate`` in [0, 1], optional
+    ``task``), one point per policy and task, MMRV and Pearson r per task in the legend; ``title``: a legend
+    title; ``policy_markers``: with several tasks, one marker per policy (own legend) instead of per task.
     """
     missing = {"policy", "sim_rate", "real_rate"} - set(frame.columns)
     if missing:
@@ -144,20 +137,15 @@ def plot_simpler_tasks(
     family: str | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
-    """Per-task success bars: tasks as rows (SimplerEnv order, groups separated by thin lines), one bar
-    per policy, one panel per evaluation mode present (visual matching, variant aggregation). Partial
-    success (Bridge: the object was grasped), where known, is the lighter bar behind the success bar;
-    whiskers: Wilson 95 % intervals where the rate is a pooled proportion.
-
-    Args:
-        frame: :func:`simpler_task_frame` rows.
-        family: Keep only this robot family (``google_robot`` or ``bridge``); the title names it.
+    """Per-task success bars of :func:`simpler_task_frame` rows (``family``: only it):
+    tasks as rows in SimplerEnv's order, one bar per policy, one panel per mode; partial success (Bridge)
+    the lighter bar behind; whiskers: Wilson 95 % intervals where the rate is a pooled proportion.
     """
     if family is not None:
         frame = frame[frame["family"] == family]
     if frame.empty:
         raise ValueError(f"no SimplerEnv-style task rows{'' if family is None else f' for {family}'}")
-    known = list(SIMPLER_TASKS)
+    known = list(TASKS)
     tasks = sorted(set(frame["task"]), key=lambda t: (known.index(t) if t in known else len(known), t))
     group_of = dict(zip(frame["task"], frame["group"], strict=True))
     labels = list(dict.fromkeys(frame["label"]))
@@ -215,9 +203,10 @@ def simpler_sim_real_frame(
     names: Mapping[str, str] | None = None,
     log=print,
 ) -> pd.DataFrame:
-    """``policy, task, sim_rate, real_rate`` per task group (one mode's runs) for :func:`plot_sim_vs_real`:
-    runs matched to the real table's policies by :func:`bench.simreal.match_policy`; runs that match none
-    (or a policy already taken) are left out with a note; groups with fewer than two policies are dropped."""
+    """``policy, task, sim_rate, real_rate`` per task group of one mode's runs matched
+    to the real table's policies (:func:`bench.simreal.match_policy`); runs matching none (or a taken
+    policy) are left out with a note, groups with fewer than two policies dropped.
+    """
     policies = list(dict.fromkeys(real["policy"]))
     matched: dict[str, Mapping[str, Any]] = {}
     unmatched = []
@@ -230,19 +219,13 @@ def simpler_sim_real_frame(
     if unmatched:
         log(f"left out run(s) matching no (other) policy of the real-world results: {', '.join(unmatched)}")
     pairs = sim_real_pairs(matched, real)
-    pairs = pairs[pairs["level"] == "group"]
-    counts = pairs["name"].value_counts()
-    pairs = pairs[pairs["name"].map(counts) >= 2]
-    order = group_order(set(pairs["name"]))
-    pairs = pairs.assign(_o=pairs["name"].map(order.index)).sort_values(["_o", "policy"], kind="stable")
-    return pd.DataFrame(
-        {
-            "policy": pairs["policy"].to_numpy(),
-            "task": [n.replace("_", " ") for n in pairs["name"]],
-            "sim_rate": pairs["sim_rate"].to_numpy(float),
-            "real_rate": pairs["real_rate"].to_numpy(float),
-        }
-    )
+    groups = agreement(pairs[pairs["level"] == "group"])["groups"]
+    rows = [
+        (policy, name.replace("_", " "), float(sim), float(real_rate))
+        for name, entry in groups.items()
+        for policy, sim, real_rate in sorted(zip(entry["policies"], entry["sim"], entry["real"], strict=True))
+    ]
+    return pd.DataFrame(rows, columns=["policy", "task", "sim_rate", "real_rate"])
 
 
 def plot_simpler_sim_vs_real(
@@ -274,9 +257,10 @@ def simpler_figures(
     names: Mapping[str, str] | None = None,
     **_: object,
 ) -> list[Path]:
-    """``simpler_tasks_<family>`` and ``sim_vs_real_simpler_<mode>`` of loaded SimplerEnv-style runs,
-    matched to the policies of the real-world results CSV ``real_results`` (``names``: run folder or its
-    name -> policy); a scatter without two matched policies in a group is skipped with a ``log`` line."""
+    """``simpler_tasks_<family>`` and ``sim_vs_real_simpler_<mode>`` of loaded runs, matched to
+    the policies of ``real_results`` (``names``: run folder or name -> policy); a scatter without two
+    matched policies in a group is skipped with a ``log`` line.
+    """
     written: list[Path] = []
     frame = simpler_task_frame(runs)
     for family in [*FAMILIES, *sorted(set(frame["family"]) - set(FAMILIES))]:

@@ -52,13 +52,9 @@ def plot_training_curves(
     smooth: float = 0.0,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
-    """One panel per scalar key (shared ``step`` axis), one line per training log.
-
-    Args:
-        logs: Label -> log from :func:`bench.results.load_train_log`.
-        keys: Keys to plot (default :func:`training_keys`); keys absent from every log are dropped.
-        smooth: Exponential moving average weight in [0, 1) for keys containing ``loss`` (the raw curve
-            stays as a faint line); 0 plots raw values only.
+    """One panel per scalar key (default :func:`training_keys`; keys absent from every
+    log dropped) against ``step``, one line per log (label -> :func:`bench.results.load_train_log`);
+    ``smooth`` in [0, 1): EMA weight for ``loss`` keys, the raw curve left faint.
     """
     if not 0 <= smooth < 1:
         raise ValueError(f"smooth must be in [0, 1), got {smooth}")

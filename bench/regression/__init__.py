@@ -1,9 +1,8 @@
 """Success-rate regression tests against stored baselines, for pytest and CI.
 
-A *baseline* is a JSON file with the success counts of one evaluation (see :class:`Baseline` for the
-format). A regression check compares the counts of a new evaluation with it, metric by metric, with a
-one-sided exact test for a drop and a Holm-Bonferroni correction, so that it fails on a real drop but
-not on sampling noise. Use it inside your own pytest tests::
+A *baseline* (:class:`~bench.regression.counts.Baseline`) holds the success counts of one evaluation.
+A check compares a new evaluation's counts with it metric by metric: a one-sided exact test for a
+drop and a Holm-Bonferroni correction, so it fails on a real drop but not on sampling noise::
 
     from bench.regression import assert_no_regression, evaluate_for_regression
 
@@ -14,51 +13,27 @@ not on sampling noise. Use it inside your own pytest tests::
     def test_stored_run_did_not_regress():  # a folder written by python -m bench.run
         assert_no_regression("runs/my_policy_D", "results/baselines/my_policy_D.json")
 
-Command line::
+Command line (``refresh --policy`` takes ``python -m bench.run``'s options of the suite; exit codes: 0
+no regression or baseline written, 1 a significant drop, 2 bad input)::
 
-    python -m bench.regression refresh --policy expert --scene D --chains 30 \\
-        --out results/baselines/expert_calvin_D.json       # run the policy, write the baseline
+    python -m bench.regression refresh --policy expert --scene D --chains 30 --out FILE
     python -m bench.regression refresh --from-run RUN_DIR --out FILE   # baseline of a stored run
-    python -m bench.regression check RUN_DIR --baseline FILE           # exit 1 on a drop, else 0
+    python -m bench.regression check RUN_DIR --baseline FILE
 
-``refresh --policy`` takes the options of ``python -m bench.run`` for the suite (``--suite``,
-``--seed``, ``--workers`` and the suite's own). Every suite whose module declares
-:meth:`~bench.suites.Suite.regression_counts` gets regression checks. Exit codes: 0 no regression (or
-baseline written), 1 a significant drop, 2 bad input.
+Metrics: ``in_a_row_i`` (chains with at least ``i`` consecutive successes, ``i = 1..5``) and
+``task:NAME`` (successes out of attempts), the latter only where both sides have at least
+``min_task_trials`` attempts (fewer carry too little evidence and only add to the correction).
 
-Metrics: ``in_a_row_i`` (chains with at least ``i`` consecutive successes out of all chains, CALVIN's
-"i tasks in a row", ``i = 1..5``) and ``task:NAME`` (successes out of attempts of one task), the latter
-only where both sides have at least ``min_task_trials`` attempts (fewer attempts carry too little
-evidence to test and would only add to the multiple-comparison burden).
-
-The statistical test (per metric)
----------------------------------
-* **Two-sample, not one-sample.** The baseline is itself a finite sample. Testing the current count
-  against the baseline's rate taken as exact (a binomial test) ignores that noise and flakes; a 30/30
-  baseline would turn a single failure into p = 0. The counts of both sides form a 2x2 table.
-* **Exact, not asymptotic.** Runs hold tens of chains and rates sit near 100 %, exactly where
-  z / chi-square approximations are wrong. We use Boschloo's exact unconditional test
-  (:func:`scipy.stats.boschloo_exact`): it takes Fisher's exact p-value as its statistic and maximises
-  the tail probability over the unknown common success rate, so its false-alarm rate never exceeds
-  ``alpha``, and it is uniformly more powerful than Fisher's exact test, which conditions on both
-  margins and is conservative at small counts (28/30 vs 24/30: p = 0.083 against Fisher's 0.127).
-  Barnard's test is not uniformly more powerful than Fisher's. Boschloo's cost grows with
-  ``n_baseline * n_current``; above :data:`BOSCHLOO_MAX_CELLS` Fisher's test is used, where the two
-  agree closely (900/1000 vs 870/1000: 0.0192 vs 0.0210). The ``test`` column names the one used.
-* **One-sided.** Only a drop fails: H0 "current rate >= baseline rate" against H1 "current rate is
-  lower". Improvements never fail.
-* **Holm-Bonferroni** over all tested metrics: the chance that *any* metric raises a false alarm stays
-  below ``alpha`` under any dependence between metrics (the in-a-row metrics are nested and the
-  per-task ones share chains), and Holm is uniformly more powerful than plain Bonferroni.
-* **Edge cases.** A metric with no trials on a side (0/0) is not tested; a 0 % baseline cannot drop
-  (p = 1); 100 % on both sides gives p = 1. A check in which no metric could be tested fails: it
-  verified nothing.
-
-Power: with 30 chains on each side and a 30/30 baseline, ``alpha = 0.01`` and 5 chain metrics, the
-smallest Holm threshold is 0.002, so a drop to 22/30 or below on one metric is flagged, 23/30 is
-not; from a 28/30 baseline even 20/30 (p = 0.007) is not. Use more chains to detect smaller drops. Seeded runs are deterministic, so the same code and
-settings reproduce the baseline exactly; the test guards against changes that merely reshuffle
-the randomness (another seed, physics or scheduling differences).
+Why this test: the baseline is itself a finite sample, so both sides form a 2x2 table (a binomial
+test against the baseline's rate would turn one failure after a 30/30 baseline into p = 0). Runs hold
+tens of chains with rates near 100 %, where z / chi-square approximations are wrong, so the test is
+exact: Boschloo's unconditional test (:func:`scipy.stats.boschloo_exact`), whose false-alarm rate
+never exceeds ``alpha`` and which is uniformly more powerful than Fisher's (28/30 vs 24/30: p = 0.083
+against Fisher's 0.127); above :data:`~bench.regression.counts.BOSCHLOO_MAX_CELLS` Fisher's, where the
+two agree closely. One-sided: only a drop fails. Holm over all tested metrics keeps the chance of any
+false alarm below ``alpha`` under any dependence (the metrics share chains). A 0/0 side is not tested,
+a 0 % baseline cannot drop, and a check that tested nothing fails. Power: 30 chains a side from a
+30/30 baseline at ``alpha = 0.01`` flag a drop to 22/30, not 23/30; use more chains for smaller drops.
 """
 
 from __future__ import annotations
@@ -71,24 +46,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.regression.compare import (
-    MetricResult,
-    RegressionReport,
-    compare,
-    drop_pvalue,
-    holm_adjust,
-)
+from bench.regression.compare import RegressionReport, compare
 from bench.regression.counts import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_TASK_TRIALS,
-    FORMAT,
-    FORMAT_VERSION,
-    HORIZON,
     Baseline,
     BaselineError,
     Counts,
     SettingMismatch,
-    chain_selection,
 )
 
 # ----------------------------------------------------------------------------- running and asserting
@@ -103,15 +68,11 @@ def evaluate_for_regression(
     suite_kwargs: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Counts:
-    """Play a suite's units with a policy in this process (no run folder); return their :class:`Counts`.
+    """Play a suite's units in this process (no run folder); their :class:`Counts`.
 
-    Args:
-        policy_spec: A spec for :func:`policies.registry.make_policy` (``"expert"``,
-            ``"package.module:Class"``) or a :class:`policies.base.Policy` instance.
-        options: The suite's options (CALVIN: ``scene="D"``, ``chains=30`` for the first N official
-            chains, ``chain_ids="3,7,9"``, ``max_steps=360``).
-        workers: Env worker processes; the policy answers them from this process.
-        suite_kwargs: Keywords for the suite's constructor (test doubles, e.g. CALVIN's ``make_env``).
+    ``policy_spec``: a :func:`policies.registry.make_policy` spec or a policy instance; ``options``: the
+    suite's (CALVIN: ``scene="D"``, ``chains=30``, ``chain_ids="3,7,9"``, ``max_steps=360``);
+    ``workers``: env processes; ``suite_kwargs``: the suite's constructor keywords (test doubles).
     """
     from bench.engine import Job, run_units
     from bench.session import summary_of
@@ -156,11 +117,8 @@ def assert_no_regression(
     alpha: float = DEFAULT_ALPHA,
     **compare_kwargs: Any,
 ) -> RegressionReport:
-    """Fail (``AssertionError`` with the report table) if the run dropped significantly below the
-    baseline; return the report otherwise. Call it inside a pytest test.
-
-    ``run_or_counts``: :class:`Counts` (e.g. from :func:`evaluate_for_regression`) or a run folder of
-    ``python -m bench.run``. ``compare_kwargs`` go to :func:`compare`.
+    """The report of ``run_or_counts`` (:class:`Counts` or a ``bench.run`` folder)
+    against a baseline; ``AssertionError`` with the report table on a significant drop (for pytest).
     """
     baseline = baseline_path if isinstance(baseline_path, Baseline) else Baseline.load(baseline_path)
     report = compare(_load_current(run_or_counts), baseline, alpha, **compare_kwargs)
@@ -211,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _refresh_counts(args: argparse.Namespace, run_options: list[str]) -> Counts:
-    """The counts of ``refresh``: of a stored run, or of the policy played with bench.run's options."""
+    """``refresh``'s counts: of a stored run, or of the policy played with bench.run's options."""
     from bench.session import parse
     from bench.suites import UsageError
 
@@ -254,7 +212,6 @@ def _refresh(args: argparse.Namespace, run_options: list[str], argv: Sequence[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry; returns the exit code (0 ok, 1 regression, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
@@ -278,24 +235,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-__all__ = [
-    "Baseline",
-    "BaselineError",
-    "Counts",
-    "DEFAULT_ALPHA",
-    "DEFAULT_MIN_TASK_TRIALS",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "HORIZON",
-    "MetricResult",
-    "RegressionReport",
-    "SettingMismatch",
-    "assert_no_regression",
-    "chain_selection",
-    "compare",
-    "drop_pvalue",
-    "evaluate_for_regression",
-    "holm_adjust",
-    "main",
-]

@@ -25,11 +25,9 @@ from bench.regression.counts import (
 
 
 def drop_pvalue(base_k: int, base_n: int, cur_k: int, cur_n: int, method: str = "auto") -> tuple[float, str]:
-    """One-sided p-value of H1 "the current rate is lower than the baseline rate"; returns (p, test).
-
-    ``method``: ``"boschloo"``, ``"fisher"`` or ``"auto"`` (Boschloo up to :data:`BOSCHLOO_MAX_CELLS`).
-    Needs trials on both sides. A 0 % baseline cannot drop, and 100 % on both sides shows no drop:
-    both give ``p = 1`` without calling SciPy.
+    """One-sided p-value of "the current rate is lower than the baseline's", and the test used
+    (``method`` ``auto``: Boschloo up to :data:`BOSCHLOO_MAX_CELLS`, else Fisher). A 0 % baseline and 100 %
+    on both sides give ``p = 1`` without SciPy.
     """
     base_k, base_n = _check_count(base_k, base_n, "baseline")
     cur_k, cur_n = _check_count(cur_k, cur_n, "current")
@@ -69,8 +67,9 @@ def holm_adjust(pvalues: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """One row of a :class:`RegressionReport`. ``p_value``/``p_adjusted``/``test`` are None when
-    the metric was not tested (``verdict`` then says why)."""
+    """One row of a :class:`RegressionReport`; ``p_value``, ``p_adjusted`` and ``test`` are None
+    when the metric was not tested (``verdict`` says why).
+    """
 
     metric: str
     baseline: tuple[int, int]
@@ -118,7 +117,6 @@ class RegressionReport:
 
     @property
     def regressions(self) -> list[str]:
-        """Names of the metrics with a significant drop."""
         return [r.metric for r in self.results if r.regressed]
 
     @property
@@ -216,17 +214,9 @@ def compare(
 ) -> RegressionReport:
     """Test every metric of ``current`` for a significant drop below ``baseline``.
 
-    Args:
-        current: Counts of the run under test.
-        baseline: A :class:`Baseline` (e.g. ``Baseline.load(path)``) or plain :class:`Counts`.
-        alpha: Family-wise false-alarm rate: with ``correction="holm"`` the chance that a run as
-            good as the baseline fails the check is at most ``alpha``.
-        min_task_trials: Per-task metrics are tested only with at least this many trials on both sides.
-        correction: ``"holm"`` (Holm-Bonferroni) or ``"none"`` (each metric at level ``alpha``).
-        method: ``"auto"``, ``"boschloo"`` or ``"fisher"`` (see :func:`drop_pvalue`).
-
-    Raises:
-        SettingMismatch: suite, scene or step budget differ between the two.
+    ``alpha`` is the family-wise false-alarm rate with ``correction="holm"`` (``"none"``: each metric at
+    ``alpha``); per-task metrics need ``min_task_trials`` on both sides; ``method`` as :func:`drop_pvalue`.
+    Raises :class:`SettingMismatch` when suite, scene or step budget differ.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")

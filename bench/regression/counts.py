@@ -25,6 +25,8 @@ BOSCHLOO_MAX_CELLS = 300 * 300
 MUST_MATCH = ("suite", "scene", "max_steps")
 #: Settings whose difference is reported but allowed (another seed or chain sample, another policy).
 MAY_DIFFER = ("policy", "seed", "chains")
+#: The setting's keys in a baseline file and their types (only ``suite`` is required).
+SETTING_KINDS = {"suite": str, "scene": str, "max_steps": int, "policy": str, "seed": int, "chains": dict}
 
 
 #: A baseline or run file is missing, unreadable or malformed; the message names the file and the key.
@@ -56,17 +58,11 @@ def _check_count(k: Any, n: Any, what: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Counts:
-    """Success counts of one evaluation.
-
-    Attributes:
-        n_chains: Number of units evaluated (chains, or episodes and trials of suites without chains).
-        in_a_row: ``in_a_row[i - 1]`` = number of chains with at least ``i`` consecutive successes
-            (empty for suites without chains).
-        per_task: ``{task: (successes, trials)}``.
-        n_errors: Units stopped by an error (env or policy raised); they count as failures.
-        setting: What produced the counts: ``suite``, ``scene``, ``policy``, ``seed``, ``max_steps``,
-            ``chains`` (``{"source": "official", "first": N}`` or ``{"source": ..., "ids": [...]}``).
-            Missing keys are not compared.
+    """Success counts of one evaluation: ``n_chains`` units (chains, or episodes and trials of
+    suites without chains), ``in_a_row[i - 1]`` chains with >= ``i`` consecutive successes (empty without
+    chains), ``per_task`` ``{task: (successes, trials)}``, ``n_errors`` (units stopped by an error, counted
+    as failures) and ``setting`` (what produced them: ``suite``, ``scene``, ``policy``, ``seed``,
+    ``max_steps``, ``chains``; missing keys are not compared).
     """
 
     n_chains: int
@@ -99,20 +95,19 @@ class Counts:
 
     @property
     def avg_len(self) -> float | None:
-        """CALVIN's average length (mean consecutive successes per chain); None without chains."""
         return sum(self.in_a_row) / self.n_chains if self.n_chains and self.in_a_row else None
 
     def metrics(self, min_task_trials: int = 0) -> dict[str, tuple[int, int]]:
-        """``{metric: (successes, trials)}``: ``in_a_row_1..5`` then ``task:NAME`` in name order."""
+        """``{metric: (successes, trials)}``: ``in_a_row_1..5``, then ``task:NAME`` by name."""
         out = {f"in_a_row_{i}": (k, self.n_chains) for i, k in enumerate(self.in_a_row, 1)}
         out.update({f"task:{t}": kn for t, kn in self.per_task.items() if kn[1] >= min_task_trials})
         return out
 
     @classmethod
     def from_run_dir(cls, path: str | Path) -> Counts:
-        """Counts of a folder written by ``python -m bench.run``: its suite's
-        :meth:`~bench.suites.Suite.regression_counts` of ``summary.json`` (required: it marks a finished
-        run), checked against ``episodes.jsonl`` where there is one (one record per unit)."""
+        """Counts of a finished ``bench.run`` folder: its suite's ``regression_counts`` of
+        ``summary.json``, checked against ``episodes.jsonl`` (one record per unit) where there is one.
+        """
         from bench.suites import check_summary
 
         run_dir = Path(path)
@@ -152,7 +147,6 @@ def chain_selection(source: str, ids: Sequence[int]) -> dict[str, Any]:
 
 
 def run_setting(summary: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    """What produced a run's counts: suite, policy, seed and shard of its summary, and ``keys``."""
     names = ("suite", "policy", "seed", *keys, "shard")
     return {k: summary[k] for k in names if summary.get(k) is not None}
 
@@ -171,30 +165,18 @@ def _field(data: Mapping[str, Any], key: str, where: Any, kind: type, optional: 
 
 @dataclass(frozen=True)
 class Baseline:
-    """Stored success counts to compare new runs with.
+    """Stored success counts to compare new runs with; a JSON file (``format_version`` 1)::
 
-    File format (JSON, ``format_version`` 1)::
+        {"format": "robovlm-bench/regression-baseline", "format_version": 1,
+         "suite": "calvin", "scene": "D", "max_steps": 360,   # must match (scene: SimplerEnv's mode)
+         "policy": "expert", "seed": 0, "chains": {"source": "official", "first": 30},  # informational
+         "n_chains": 30, "in_a_row": [30, 30, 29, 29, 28], "n_errors": 0, "avg_len": 4.867,
+         "per_task": {"close_drawer": {"successes": 5, "trials": 5}, ...},
+         "version": "0.1.0", "git_commit": "7a92cd1...", "created": "2025-01-01T12:00:00+00:00",
+         "command": "python -m bench.regression refresh ..."}
 
-        {
-          "format": "robovlm-bench/regression-baseline",
-          "format_version": 1,
-          "suite": "calvin", "scene": "D",          # must match (scene: SimplerEnv's mode; optional)
-          "max_steps": 360,                          # must match (null: not compared)
-          "policy": "expert",                        # policy spec (informational)
-          "seed": 0,                                 # run seed (informational)
-          "chains": {"source": "official", "first": 30},   # or {"source": ..., "ids": [3, 7, ...]}
-          "n_chains": 30,
-          "in_a_row": [30, 30, 29, 29, 28],          # chains with >= 1..5 consecutive successes
-          "per_task": {"close_drawer": {"successes": 5, "trials": 5}, ...},
-          "n_errors": 0,                             # chains stopped by an error
-          "avg_len": 4.867,                          # informational: sum(in_a_row) / n_chains
-          "version": "0.1.0", "git_commit": "7a92cd1...",  # what produced it (commit null outside git)
-          "created": "2025-01-01T12:00:00+00:00",
-          "command": "python -m bench.regression refresh ..."
-        }
-
-    ``sum(per_task successes) == sum(in_a_row)`` (every completed subtask is one success), which
-    :meth:`load` checks to catch hand edits that break the counts.
+    :meth:`load` checks ``sum(per_task successes) == sum(in_a_row)`` (each completed subtask is one
+    success) to catch hand edits that break the counts.
     """
 
     counts: Counts
@@ -210,7 +192,7 @@ class Baseline:
 
     @classmethod
     def from_counts(cls, counts: Counts, command: str | None = None) -> Baseline:
-        """A new baseline of ``counts``, stamped with the package version, git commit and time."""
+        """A new baseline of ``counts``, stamped with version, git commit and time."""
         from bench.rundir import run_info
 
         info = run_info()
@@ -222,12 +204,7 @@ class Baseline:
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "suite": s.get("suite"),
-            "scene": s.get("scene"),
-            "max_steps": s.get("max_steps"),
-            "policy": s.get("policy"),
-            "seed": s.get("seed"),
-            "chains": s.get("chains"),
+            **{key: s.get(key) for key in SETTING_KINDS},
             "n_chains": c.n_chains,
             "in_a_row": list(c.in_a_row),
             "per_task": {t: {"successes": k, "trials": n} for t, (k, n) in c.per_task.items()},
@@ -240,7 +217,6 @@ class Baseline:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the baseline as JSON (folders are created); returns the path."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         return rundir.write_json_atomic(out, self.to_json())
@@ -265,15 +241,9 @@ class Baseline:
                 f"{where}: key 'format_version' is {version}; this bench.regression reads version "
                 f"{FORMAT_VERSION} (refresh the baseline)"
             )
-        setting = {"suite": _field(data, "suite", where, str)}
-        for key, kind in (
-            ("scene", str),
-            ("max_steps", int),
-            ("policy", str),
-            ("seed", int),
-            ("chains", dict),
-        ):
-            setting[key] = _field(data, key, where, kind, optional=True)
+        setting = {
+            k: _field(data, k, where, kind, optional=k != "suite") for k, kind in SETTING_KINDS.items()
+        }
         n_chains, in_a_row = _field(data, "n_chains", where, int), _field(data, "in_a_row", where, list)
         n_errors = _field(data, "n_errors", where, int, optional=True) or 0
         per_task = {}

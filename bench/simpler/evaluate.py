@@ -8,7 +8,6 @@ the end. Played by :mod:`bench.engine` like every suite.
 
 from __future__ import annotations
 
-import importlib
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.engine import BasePlayer, Job, UnitGenerator, env_call, play_unit
+from bench.suites import load_object
 from bench.video import VideoRecorder
 from envs.simpler.tasks import FAMILIES, TASKS
 
@@ -69,8 +69,7 @@ class TaskEnvs:
             kwargs["render_mode"] = "rgb_array"
         if self.scenes not in SCENE_SETS:
             raise ValueError(f"unknown scene set {self.scenes!r}; valid: {', '.join(SCENE_SETS)}")
-        module, _, name = SCENE_SETS[self.scenes].partition(":")
-        env_class = getattr(importlib.import_module(module), name)
+        env_class = load_object(SCENE_SETS[self.scenes], f"scene set {self.scenes}")
         if self.scenes != "official":  # ManiSkill3's own ports render their one camera
             kwargs["cameras"] = self.cameras
         self.env = env_class(key.task, key.variant, **kwargs)

@@ -1,12 +1,11 @@
 """The Suite protocol and the registry of suites.
 
-A suite is one module that declares a :class:`Suite` subclass: its options (a dataclass, so that
-``python -m bench.run --suite X --help`` shows X's own), its units of work with stable keys, how to
-play one unit (a :class:`bench.engine.Player`), how to summarise the records and print them, and how
-its stored runs are read: summary checks, columns, regression counts, leaderboard table, figures.
-The run folder, resume, shards, workers, Ray, fail-fast, videos and provenance live once in
-:mod:`bench.session`; results, regression, leaderboard and figures ask the suite. A new suite is one
-module plus one line in :data:`SUITES` (or a :func:`register_suite` call).
+A suite is one module declaring a :class:`Suite` subclass: its options (a dataclass, so ``python -m
+bench.run --suite X --help`` shows X's own), its units with stable keys, how to play one (a
+:class:`bench.engine.Player`), how to summarise and print the records, and how its stored runs are
+read (summary checks, columns, regression counts, leaderboard table, figures). Run folders, resume,
+shards, workers, Ray, fail-fast, videos and provenance live once in :mod:`bench.session`. A new suite
+is one module plus one line in :data:`SUITES` (or a :func:`register_suite` call).
 """
 
 from __future__ import annotations
@@ -81,13 +80,13 @@ RESUMABLE = ("workers", "ray", "quiet", "record", "fail_fast")
 
 @dataclass(frozen=True)
 class LeaderboardTable:
-    """A suite's section of ``bench.leaderboard`` (see :meth:`Suite.leaderboard_table`)."""
+    """A suite's section of ``bench.leaderboard``: ``build(rows, include_published)`` turns
+    its rows of :func:`bench.results.runs_table` into its table (``leaderboard_<suite>.csv``, best first),
+    ``markdown(table)`` into the section's text.
+    """
 
     title: str
-    #: ``build(rows, include_published)``: the suite's rows of :func:`bench.results.runs_table` -> its
-    #: table (written to ``leaderboard_<suite>.csv``), best first
     build: Callable[[Any, bool], Any]
-    #: ``markdown(table)``: the section's text (explanation and Markdown table)
     markdown: Callable[[Any], str]
 
 
@@ -105,7 +104,7 @@ class Suite(ABC):
     parallel: ClassVar[bool] = True
 
     def check(self, opts: Any, common: CommonOptions) -> None:  # noqa: B027 - optional hook
-        """Reject bad option values with :class:`UsageError` (after the dataclass is filled in)."""
+        """Reject bad option values with :class:`UsageError`."""
 
     @abstractmethod
     def plan(self, opts: Any, common: CommonOptions) -> list[Any]:
@@ -120,7 +119,7 @@ class Suite(ABC):
         """The key of the unit a record belongs to; ``KeyError`` when the record lacks it."""
 
     def needed_conventions(self, opts: Any, common: CommonOptions, policy: Any) -> dict[str, str]:
-        """What needs which action convention (e.g. ``{"task put_carrot_on_plate": "delta_pose/..."}``)."""
+        """What needs which action convention (``{"task X": "delta_pose/..."}``)."""
         return {}
 
     def check_policy(self, opts: Any, common: CommonOptions, policy: Any) -> None:
@@ -140,7 +139,7 @@ class Suite(ABC):
         return None
 
     def finish(self, opts: Any, out: Path) -> None:  # noqa: B027 - optional hook
-        """Run after ``summary.json`` is written (e.g. a comparison with other runs)."""
+        """Run after ``summary.json`` is written."""
 
     @abstractmethod
     def player(self, opts: Any, common: CommonOptions, policy: Any, video_dir: Path | None) -> Player:
@@ -155,34 +154,35 @@ class Suite(ABC):
         """One line with the run's main figure, e.g. ``avg_len 3.1 over 100 chains``."""
 
     def unit_steps(self, record: Mapping[str, Any]) -> int:
-        """Env steps a record took."""
         steps = record.get("steps", 0)
         return int(sum(steps)) if isinstance(steps, list) else int(steps)
 
     def print_tables(self, summary: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Print the summary's tables (skipped with ``--quiet``)."""
+        """Print the summary's tables (not with ``--quiet``)."""
 
     def shard_key_fields(self) -> tuple[str, ...]:
-        """Options that must agree between shards merged by ``bench.merge`` (all of the suite's)."""
+        """Options that must agree between merged shards (all of the suite's)."""
         return tuple(f.name for f in dataclasses.fields(self.options))
 
     # --- stored runs: bench.results, bench.regression, bench.leaderboard, bench.figures
 
     def validate_summary(self, summary: Mapping[str, Any], path: Path) -> None:  # noqa: B027 - optional hook
-        """Raise :class:`bench.rundir.RunFolderError` naming ``path`` and the key when the suite's part
-        of a stored ``summary.json`` is malformed (:func:`bench.rundir.require` does)."""
+        """Raise :class:`bench.rundir.RunFolderError` (:func:`bench.rundir.require`)
+        naming ``path`` and the key when the suite's part of a stored ``summary.json`` is malformed.
+        """
 
     def read_details(self, run_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
-        """Entries :func:`bench.results.load_run` adds to a loaded run (e.g. CALVIN's per-chain
-        ``completed``); a ``warnings`` list joins the run's warnings."""
+        """Entries :func:`bench.results.load_run` adds to a loaded run (a ``warnings`` list
+        joins the run's).
+        """
         return {}
 
     def run_columns(self, run: Mapping[str, Any], ci_method: str) -> dict[str, Any]:
-        """The suite's columns in :func:`bench.results.runs_table` (``ci_method``: bootstrap or normal)."""
+        """The suite's columns in :func:`bench.results.runs_table`."""
         return {}
 
     def regression_counts(self, summary: Mapping[str, Any]) -> Counts:
-        """What ``bench.regression`` compares with a baseline: the success counts of a checked summary."""
+        """What ``bench.regression`` compares: the success counts of a checked summary."""
         raise UsageError(f"suite {self.name} declares no regression counts (Suite.regression_counts)")
 
     def leaderboard_table(self) -> LeaderboardTable | None:
@@ -190,9 +190,9 @@ class Suite(ABC):
         return None
 
     def figures(self, runs: Sequence[Mapping[str, Any]], out: Path, **options: Any) -> list[Path] | None:
-        """Draw the figures of loaded whole runs of the suite (maybe none) into ``out``; None: the suite
-        has no figures. ``options``: ``formats``, ``log`` and those of ``bench.figures`` (``published``,
-        ``real_results``, ``names``)."""
+        """Draw the figures of loaded whole runs into ``out`` (``options``: ``formats``, ``log``
+        and ``bench.figures``'); None: the suite has no figures.
+        """
         return None
 
 
@@ -227,26 +227,25 @@ def load_object(spec: str, what: str) -> Any:
 
 
 def suite_class(name: str) -> type[Suite]:
-    """The class of suite ``name``; an unknown name raises :class:`UsageError` with the valid ones."""
+    """The class of suite ``name``; :class:`UsageError` listing the valid names."""
     if name not in SUITES:
         raise UsageError(f"unknown suite {name!r}; valid: {', '.join(SUITES)}")
     return load_object(SUITES[name], f"suite {name}")
 
 
 def get_suite(name: str, **kwargs: Any) -> Suite:
-    """An instance of suite ``name`` (``kwargs`` go to its constructor, e.g. test doubles)."""
     return suite_class(name)(**kwargs)
 
 
 def find_suite(name: Any) -> Suite | None:
-    """An instance of the registered suite ``name``; None for a name no registered suite has."""
+    """An instance of the registered suite ``name``; None for any other name."""
     return get_suite(name) if isinstance(name, str) and name in SUITES else None
 
 
 def check_summary(summary: Mapping[str, Any], path: Path) -> Suite | None:
-    """Check a stored ``summary.json`` (string ``suite`` and ``policy``, then what its suite checks)
-    and return its suite (None for an unregistered one); :class:`bench.rundir.RunFolderError` names
-    the file and the key."""
+    """Check a stored ``summary.json`` (``suite`` and ``policy`` strings, then its suite's
+    checks) and return its suite (None when unregistered).
+    """
     for key in ("suite", "policy"):
         require(summary, key, path, lambda v: isinstance(v, str) and bool(v), "a non-empty string")
     suite = find_suite(summary["suite"])

@@ -1,22 +1,211 @@
-"""The real-world suite: an operator-in-the-loop session on your own robot (see :mod:`bench.real`).
+"""The real-world suite: an operator-in-the-loop session on your own robot.
 
-Units are trials (key: ``task/trial``) played one at a time in this process: the operator at the
-robot prepares each scene and judges each trial.
+    python -m bench.run --suite real --env mypkg.robot:make_env --tasks tasks.json --policy SPEC \\
+        --trials 10 --out runs/real/SPEC
+
+``--env`` names a factory of a Gymnasium env for the robot (the *adapter*): its observations are what
+the policy reads and its actions the policy's 7-D ones. ``--tasks`` is a JSON list of ``{"task",
+"instruction"}``. Per task and trial (a unit, key ``task/trial``) the operator resets the scene (shown
+the instruction), the harness calls ``env.reset(seed=, options={"task", "instruction"})``, runs the
+policy until the env ends the episode or ``--max-steps``, and the operator judges success. Trials run
+one at a time in this process; the summary holds per-task successes, rates and Wilson 95 % intervals.
+The operator is ``console`` (prompts on the terminal) or ``package.module:Class`` with the methods of
+:class:`Operator`; :class:`OracleOperator` over :class:`SimRobot` stands in for a person and a robot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.engine import Player
+import numpy as np
+
+from bench import rundir
+from bench.engine import BasePlayer, Job, Player, UnitGenerator, env_call, play_unit
 from bench.rundir import is_int, require
+from bench.stats import per_task_table, wilson_interval
 from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, load_object, option
 
 if TYPE_CHECKING:
     from bench.regression.counts import Counts
+    from policies.base import Policy
+
+
+class Operator:
+    """The person at the robot. Override :meth:`prepare` and :meth:`judge` (both may block)."""
+
+    def prepare(self, task: str, instruction: str, trial: int) -> None:
+        """Reset the scene for this trial; return when ready."""
+
+    def judge(self, task: str, instruction: str, trial: int, info: dict[str, Any]) -> bool:
+        """Did the robot do it? ``info`` is the env's last step info."""
+        raise NotImplementedError
+
+
+class ConsoleOperator(Operator):
+    """Prompts on the terminal."""
+
+    def __init__(self, ask: Callable[[str], str] = input) -> None:
+        self.ask = ask
+
+    def prepare(self, task: str, instruction: str, trial: int) -> None:
+        self.ask(f"\n[{task} trial {trial + 1}] reset the scene for: '{instruction}', then press Enter ")
+
+    def judge(self, task: str, instruction: str, trial: int, info: dict[str, Any]) -> bool:
+        while True:
+            answer = self.ask(f"did the robot '{instruction}'? [y/n] ").strip().lower()
+            if answer in ("y", "yes", "n", "no"):
+                return answer.startswith("y")
+
+
+class OracleOperator(Operator):
+    """A scripted operator for the simulator standing in for a robot: judges by ``info['success']``."""
+
+    def __init__(self) -> None:
+        self.prepared: list[tuple[str, int]] = []
+
+    def prepare(self, task: str, instruction: str, trial: int) -> None:
+        self.prepared.append((task, trial))
+
+    def judge(self, task: str, instruction: str, trial: int, info: dict[str, Any]) -> bool:
+        return bool(info.get("success", False))
+
+
+def read_tasks(path: str | Path) -> list[dict[str, str]]:
+    path = Path(path)
+    try:
+        tasks = rundir.read_json(path)
+    except rundir.RunFolderError as exc:
+        raise ValueError(f"cannot read the task list: {exc}") from None
+    if not isinstance(tasks, list) or not tasks:
+        raise ValueError(f"{path}: expected a non-empty JSON list of {{'task', 'instruction'}} objects")
+    for i, t in enumerate(tasks):
+        if not (
+            isinstance(t, dict) and isinstance(t.get("task"), str) and isinstance(t.get("instruction"), str)
+        ):
+            raise ValueError(f"{path}: entry {i} needs string keys 'task' and 'instruction', got {t!r}")
+    return tasks
+
+
+@dataclass(frozen=True)
+class TrialUnit:
+    task: str
+    instruction: str
+    trial: int
+
+
+def trial_units(tasks: Sequence[dict[str, str]], trials: int) -> list[TrialUnit]:
+    return [TrialUnit(t["task"], t["instruction"], trial) for t in tasks for trial in range(trials)]
+
+
+def trial_seed(seed: int, unit: TrialUnit) -> int:
+    words = [seed, unit.trial, *unit.task.encode()]
+    return int(np.random.SeedSequence(words).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@dataclass(frozen=True)
+class TrialPlayer(BasePlayer):
+    """The :class:`bench.engine.Player` of real trials: the operator prepares the scene and judges."""
+
+    make_env: Callable[[], Any]
+    make_operator: Callable[[], Operator]
+    max_steps: int
+    seed: int
+
+    def open(self) -> tuple[Any, Operator]:
+        return self.make_env(), self.make_operator()
+
+    def new_record(self, job: Job) -> dict:
+        unit = job.unit
+        return {
+            "task": unit.task,
+            "instruction": unit.instruction,
+            "trial": unit.trial,
+            "success": False,
+            "steps": 0,
+            "stop_reason": "max_steps",
+        }
+
+    def play(self, session: tuple[Any, Operator], job: Job, rec: dict) -> UnitGenerator:
+        env, operator = session
+        unit, seed = job.unit, trial_seed(self.seed, job.unit)
+        env_call("operator.prepare", operator.prepare, unit.task, unit.instruction, unit.trial)
+        options = {"task": unit.task, "instruction": unit.instruction}
+        obs, info = env_call("env.reset", env.reset, seed=seed, options=options)
+        reset: dict | None = {
+            "instruction": unit.instruction,
+            "seed": seed,
+            "info": {"suite": "real", "task": unit.task},
+        }
+        while rec["steps"] < self.max_steps:
+            action = yield obs, reset
+            reset = None
+            obs, _, terminated, truncated, info = env_call("env.step", env.step, action)
+            rec["steps"] += 1
+            if terminated or truncated:
+                rec["stop_reason"] = "terminated" if terminated else "truncated"
+                break
+        judged = env_call("operator.judge", operator.judge, unit.task, unit.instruction, unit.trial, info)
+        rec["success"] = bool(judged)
+
+
+def evaluate_real(
+    env: Any,
+    policy: Policy,
+    tasks: Sequence[dict[str, str]],
+    operator: Operator,
+    *,
+    trials: int,
+    max_steps: int,
+    seed: int,
+) -> list[dict]:
+    """Every (task, trial) of a session in this process, without a run folder."""
+    player = TrialPlayer(lambda: env, lambda: operator, max_steps, seed)
+    session = player.open()
+    units = trial_units(tasks, trials)
+    return [play_unit(policy, player, session, Job(p, unit)) for p, unit in enumerate(units)]
+
+
+def summarize_real(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-task successes, trials, rates and Wilson 95 % intervals, and the overall rate."""
+    k, n = sum(bool(r["success"]) for r in records), len(records)
+    return {
+        "n_trials": n,
+        "success_rate": k / n if n else 0.0,
+        "success_rate_ci": list(wilson_interval(k, n)),
+        "per_task": per_task_table((r["task"], r["success"]) for r in records),
+    }
+
+
+class SimRobot:
+    """The CALVIN-style simulator behind the adapter interface, for tests and dry runs of the protocol:
+    ``reset(options={"task": ...})`` starts from the first official chain whose first task it is."""
+
+    def __init__(self, scene: str = "D", cameras: Sequence[str] = (), action_mode: str = "relative") -> None:
+        from envs.calvin.env import CalvinEnv
+
+        self.env = CalvinEnv(scene=scene, cameras=tuple(cameras), action_mode=action_mode)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        from envs.calvin.chains import official_chains
+
+        task = (options or {}).get("task")
+        chain = next((c for c in official_chains() if c.tasks[0] == task), None)
+        if chain is None:
+            raise ValueError(f"SimRobot: no official chain starts with task {task!r}")
+        return self.env.reset(seed=seed, options={"state": chain.state, "task": task})
+
+    def step(self, action: np.ndarray) -> tuple:
+        return self.env.step(action)
+
+
+def make_sim_robot() -> SimRobot:
+    return SimRobot()
+
+
+# --- the suite -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -25,19 +214,17 @@ class RealOptions:
     tasks: str | None = option(None, "JSON file: a list of {task, instruction} (required)")
     trials: int = option(10, "trials per task")
     max_steps: int = option(360, "step budget per trial")
-    operator: str = option("console", "console, or package.module:Class (a bench.real.Operator)")
+    operator: str = option("console", "console, or package.module:Class (a bench.suites.real.Operator)")
 
 
 @dataclass(frozen=True)
 class _Factory:
-    """Picklable ``() -> object`` from a ``package.module:name`` spec."""
+    """Picklable ``() -> object`` from a ``package.module:name`` spec (``console``: the terminal)."""
 
     spec: str
     what: str
 
     def __call__(self) -> Any:
-        from bench.real import ConsoleOperator
-
         if self.what == "--operator" and self.spec == "console":
             return ConsoleOperator()
         return load_object(self.spec, self.what)()
@@ -64,8 +251,6 @@ class RealSuite(Suite):
             load_object(opts.operator, "--operator")
 
     def plan(self, opts: RealOptions, common: CommonOptions) -> list[Any]:
-        from bench.real import read_tasks, trial_units
-
         try:
             return trial_units(read_tasks(opts.tasks), opts.trials)
         except ValueError as exc:
@@ -78,15 +263,10 @@ class RealSuite(Suite):
         return f"{record['task']}/{int(record['trial'])}"
 
     def player(self, opts: RealOptions, common: CommonOptions, policy: Any, video_dir: Path | None) -> Player:
-        from bench.real import TrialPlayer
-
-        return TrialPlayer(
-            _Factory(opts.env, "--env"), _Factory(opts.operator, "--operator"), opts.max_steps, common.seed
-        )
+        env, operator = _Factory(opts.env, "--env"), _Factory(opts.operator, "--operator")
+        return TrialPlayer(env, operator, opts.max_steps, common.seed)
 
     def summarize(self, opts: RealOptions, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        from bench.real import summarize_real
-
         return summarize_real(records)
 
     def headline(self, summary: Mapping[str, Any]) -> str:

@@ -1,7 +1,6 @@
 """The SimplerEnv-style suite: episodes per task and variant, scored per task, group and overall.
 
-Units are episodes (key: ``task/variant/episode``); the protocol is :mod:`bench.simpler.evaluate`,
-the summary :mod:`bench.simpler.summary`. ``--real-results FILE`` prints MMRV and Pearson r against
+Units are episodes (key: ``task/variant/episode``); the protocol is :mod:`bench.simpler.evaluate`. ``--real-results FILE`` prints MMRV and Pearson r against
 the real-world table over the SimplerEnv runs next to the run folder (see ``python -m bench.simreal``).
 """
 
@@ -12,9 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.engine import Player
+import numpy as np
+
+from bench.engine import Player, is_error
 from bench.rundir import RunFolderError, is_int, is_rate, require
+from bench.stats import proportion
 from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, option
+from envs.simpler.tasks import GROUPS, TASKS
+from envs.simpler.variants import VARIANTS
 
 if TYPE_CHECKING:
     from bench.regression.counts import Counts
@@ -80,7 +84,8 @@ EMBODIMENTS = ("panda", "simpler")
 def check_simpler_embodiment(opts: SimplerOptions) -> None:
     """Refuse what SimplerEnv's own embodiments cannot run yet, and missing assets, in one line."""
     from envs.simpler.assets import SimplerAssetsMissing, require_robot
-    from envs.simpler.real_env import EMBODIMENT, VARIANTS, real_tasks
+    from envs.simpler.real_env import EMBODIMENT, real_tasks
+    from envs.simpler.real_env import VARIANTS as REAL_VARIANTS
 
     if opts.official:
         raise UsageError("--official and --embodiment simpler are two different scene sets; pick one")
@@ -91,10 +96,10 @@ def check_simpler_embodiment(opts: SimplerOptions) -> None:
             f"--embodiment simpler: {', '.join(missing)} not built on SimplerEnv's robots yet; "
             f"valid: {', '.join(real_tasks())}"
         )
-    bad = [v for v in variants if v not in VARIANTS]
+    bad = [v for v in variants if v not in REAL_VARIANTS]
     if bad:
         raise UsageError(
-            f"--embodiment simpler: variant(s) {bad} not built yet; valid: {', '.join(VARIANTS)} "
+            f"--embodiment simpler: variant(s) {bad} not built yet; valid: {', '.join(REAL_VARIANTS)} "
             "(pass --variants base)"
         )
     try:
@@ -118,6 +123,68 @@ def _check_cell(entry: Mapping[str, Any], where: str) -> None:
     """``trials`` and ``successes`` (0..trials) of a task or one of its variants."""
     require(entry, "trials", where, _is_count, "an integer >= 0")
     require(entry, "successes", where, lambda v: _is_count(v) and v <= entry["trials"], "0..trials")
+
+
+def _counts(records: Sequence[Mapping[str, Any]], family: str) -> dict[str, Any]:
+    n = len(records)
+    out = {**proportion(sum(bool(r["success"]) for r in records), n), "partial_rate": None}
+    if family == "bridge" and n:
+        out["partial_rate"] = sum(bool(r.get("partial")) for r in records) / n
+    return out
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def summarize_episodes(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per task and variant counts with Wilson 95 % intervals, the modes' aggregates, groups, overall.
+
+    ``aggregate_rate`` of a task is the equal-weight mean of its variants' rates over the variants
+    that count (camera orientations are reported but left out, as in SimplerEnv); a group's rate is
+    the mean of its tasks' aggregates; ``overall`` the mean of the groups'.
+    """
+    by_task: dict[str, list] = {}
+    for r in records:
+        by_task.setdefault(r["task"], []).append(r)
+    tasks: dict[str, Any] = {}
+    for name in [t for t in TASKS if t in by_task]:
+        spec = TASKS[name]
+        rows = by_task[name]
+        variants = {}
+        for v in [v for v in VARIANTS if any(r["variant"] == v for r in rows)]:
+            variants[v] = {
+                **_counts([r for r in rows if r["variant"] == v], spec.family),
+                "in_aggregate": VARIANTS[v].in_aggregate,
+            }
+        counted = [c for c in variants.values() if c["in_aggregate"]]
+        tasks[name] = {
+            "family": spec.family,
+            "group": spec.group,
+            **_counts([r for r in rows if VARIANTS[r["variant"]].in_aggregate], spec.family),
+            "aggregate_rate": _mean([c["rate"] for c in counted]),
+            "aggregate_partial_rate": _mean([c["partial_rate"] for c in counted]),
+            "variants": variants,
+        }
+    groups = {}
+    for group, members in GROUPS.items():
+        present = [tasks[t] for t in members if t in tasks]
+        if not present:
+            continue
+        groups[group] = {
+            "family": present[0]["family"],
+            "tasks": [t for t in members if t in tasks],
+            "rate": _mean([t["aggregate_rate"] for t in present]),
+            "partial_rate": _mean([t["aggregate_partial_rate"] for t in present]),
+        }
+    return {
+        "tasks": tasks,
+        "groups": groups,
+        "overall": _mean([g["rate"] for g in groups.values()]),
+        "n_episodes": len(records),
+        "n_errors": sum(map(is_error, records)),
+    }
 
 
 class SimplerSuite(Suite):
@@ -170,7 +237,7 @@ class SimplerSuite(Suite):
         return f"{record['task']}/{record['variant']}/{int(record['episode'])}"
 
     def needed_conventions(self, opts: SimplerOptions, common: CommonOptions, policy: Any) -> dict[str, str]:
-        from envs.simpler.tasks import FAMILIES, TASKS
+        from envs.simpler.tasks import FAMILIES
 
         tasks, _ = resolve(opts)
         return {f"task {t}": f"delta_pose/{FAMILIES[TASKS[t].family].gripper}_gripper" for t in tasks}
@@ -198,13 +265,11 @@ class SimplerSuite(Suite):
         )
 
     def summarize(self, opts: SimplerOptions, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        from bench.simpler.summary import summarize
-
         return {
             "mode": opts.mode,
             "embodiment": "official" if opts.official else opts.embodiment,
             "episodes_per_variant": opts.episodes_per_variant,
-            **summarize(records),
+            **summarize_episodes(records),
         }
 
     def headline(self, summary: Mapping[str, Any]) -> str:
