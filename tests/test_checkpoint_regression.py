@@ -76,14 +76,19 @@ LADDER_BASELINE = ROOT / "results" / "baselines" / "vla_paligemma_ph_lstm_state_
 LADDER_RUN = ROOT / "results" / "runs" / "ladder_rung1_open_drawer_state"
 
 
-def test_ladder_checkpoint_is_the_one_its_run_evaluated() -> None:
+def shipped_run(checkpoint: Path, run: Path) -> tuple[dict, dict]:
+    """The stored run's config and summary, after checking that it evaluated ``checkpoint``'s weights."""
     import hashlib
     import json
 
-    config = json.loads((LADDER_RUN / "config.json").read_text())
-    weights = hashlib.sha256((LADDER_CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
+    config = json.loads((run / "config.json").read_text())
+    weights = hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()
     assert config["policy_provenance"]["checkpoint_sha256"] == weights
-    summary = json.loads((LADDER_RUN / "summary.json").read_text())
+    return config, json.loads((run / "summary.json").read_text())
+
+
+def test_ladder_checkpoint_is_the_one_its_run_evaluated() -> None:
+    _, summary = shipped_run(LADDER_CHECKPOINT, LADDER_RUN)
     assert summary["first_task"] == "open_drawer" and summary["n_chains"] == 40
     baseline = Baseline.load(LADDER_BASELINE)
     assert baseline.counts.in_a_row[0] == round(summary["success_rates"][0] * 40)
@@ -114,13 +119,9 @@ DAGGER_LOG = ROOT / "results" / "train" / "paligemma_ph_lstm_state_dagger_dd"
 
 
 def test_dagger_checkpoint_is_the_one_its_run_evaluated_and_its_rounds_are_logged() -> None:
-    import hashlib
     import json
 
-    config = json.loads((DAGGER_RUN / "config.json").read_text())
-    weights = hashlib.sha256((DAGGER_CHECKPOINT / "model.safetensors").read_bytes()).hexdigest()
-    assert config["policy_provenance"]["checkpoint_sha256"] == weights
-    summary = json.loads((DAGGER_RUN / "summary.json").read_text())
+    config, summary = shipped_run(DAGGER_CHECKPOINT, DAGGER_RUN)
     baseline = Baseline.load(DAGGER_BASELINE)
     assert summary["n_chains"] == 100 and baseline.counts.n_chains == 100
     assert baseline.counts.in_a_row[0] == round(summary["success_rates"][0] * 100)

@@ -104,12 +104,13 @@ def _clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
 class PhasedScript:
     """Steps through ``self.phases``: a phase sets its goal once, ends when ``_reached`` (then waits
     ``wait`` steps) or after ``max_steps``; the last phase stays current once all have ended.
-    Subclasses set ``phases``, ``index``, ``goal``, ``steps_in_phase`` and ``waited``."""
+    Subclasses set ``phases``, ``index``, ``goal``, ``steps_in_phase`` and ``waited``, and say when
+    a phase's goal is reached (:meth:`_reached`)."""
 
     phases: list[Phase]
 
     def _reached(self, s: State, phase: Phase) -> bool:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must say when a phase's goal is reached")
 
     def _advance(self, s: State) -> Phase:
         """The phase to act in at this step, after ending the phases that are done."""

@@ -205,7 +205,7 @@ class VLAModel(nn.Module):
         if not self.cfg.state_key:
             return [[] for _ in batch["language_instruction"]]
         z = self._standard_states(batch, 1)[:, 0] / STATE_TOKEN_RANGE
-        return (self._action_tokens(z)).tolist()
+        return self._action_tokens(z).tolist()
 
     # --- token layout ---------------------------------------------------------------------------
     def _prompt_ids(self, instructions: Sequence[str]) -> list[list[int]]:
