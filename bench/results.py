@@ -2,8 +2,9 @@
 
 :func:`find_runs` finds the folders holding a ``summary.json`` below some roots, :func:`load_run` reads
 one (its suite checks the summary and may add details) and :func:`runs_table` makes one row per run
-(the suite adds its columns). ``backbone``, ``structure`` and ``split`` (``"ABC->D"``) in summary.json
-or config.json (summary wins) place a run in the design grid.
+(the suite adds its columns). ``backbone``, ``structure``, ``head`` and ``split`` (``"ABC->D"``) in
+summary.json, config.json or the policy's provenance in config.json (in that order; a VLA checkpoint
+records its backbone, structure and head there) place a run in the design grid.
 
 Training logs (``trainer.train`` writes them): ``train_log.jsonl``, one JSON object per line with an
 integer ``step`` and any scalar keys (``{"step": 100, "epoch": 0, "loss": 0.41, "lr": 2e-05}``; lines
@@ -36,8 +37,9 @@ PROVENANCE_KEYS = (
     "policy_class",
     "policy_provenance",
 )
-#: Keys read from summary.json first, then config.json, into the run's ``meta``.
-META_KEYS = ("backbone", "structure", "split", "checkpoint")
+#: Keys read from summary.json first, then config.json, then config.json's policy_provenance, into the
+#: run's ``meta``.
+META_KEYS = ("backbone", "structure", "head", "split", "checkpoint")
 #: Folders never searched for runs.
 SKIP_DIRS = frozenset({"videos", "__pycache__", ".git"})
 
@@ -94,12 +96,14 @@ def load_run(path: str | Path) -> dict[str, Any]:
     summary = rundir.read_json_object(summary_path)
     suite = check_summary(summary, summary_path)
     config = rundir.read_json_object(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
+    policy = config.get("policy_provenance")
+    policy = policy if isinstance(policy, dict) else {}
     run = {
         "path": run_dir,
         "summary": summary,
         "config": config,
         "provenance": {key: config.get(key, summary.get(key)) for key in PROVENANCE_KEYS},
-        "meta": {key: summary.get(key, config.get(key)) for key in META_KEYS},
+        "meta": {key: summary.get(key, config.get(key, policy.get(key))) for key in META_KEYS},
         "completed": None,
     }
     details = suite.read_details(run_dir, summary) if suite is not None else {}

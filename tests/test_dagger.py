@@ -143,6 +143,27 @@ def test_dagger_round_relabels_retrains_and_resumes(expert_and_init, tmp_path, m
     )
 
 
+def test_extra_data_is_trained_on_in_every_round_and_is_a_setting(expert_and_init, tmp_path, capsys):
+    """--extra-data (e.g. an earlier run's round stores) joins every round's training data, and is
+    part of the settings a resumed run must share; a missing folder is refused before anything runs."""
+    import shutil
+
+    data, init = expert_and_init
+    earlier = tmp_path / "earlier_round"
+    shutil.copytree(data, earlier)  # stands in for an earlier DAgger run's round_K/data
+    out = tmp_path / "dagger"
+    assert dagger_main(["--extra-data", str(earlier), *_argv(data, init, out)]) == 0
+    cfg = json.loads((out / "round_0" / "train" / "latest" / "config.json").read_text())
+    assert cfg["data"]["extra_paths"] == [str(earlier.resolve()), str((out / "round_0" / "data").resolve())]
+    assert json.loads((out / "dagger.json").read_text())["settings"]["extra_data"] == [str(earlier.resolve())]
+    capsys.readouterr()
+    assert dagger_main(_argv(data, init, out)) == 2
+    assert f"extra_data: ours [], stored [{json.dumps(str(earlier.resolve()))}]" in capsys.readouterr().err
+    assert dagger_main(["--extra-data", str(tmp_path / "nope"), *_argv(data, init, tmp_path / "new")]) == 2
+    assert f"--extra-data {tmp_path / 'nope'}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_extra_paths_must_match_data_path(expert_and_init, tmp_path, capsys):
     data, _ = expert_and_init
     other = make_tiny_data(tmp_path / "tiny")  # 24 px static images, no scene_obs

@@ -238,6 +238,49 @@ def test_design_grid_pools_cells_and_plots(runs: Path, tmp_path: Path) -> None:
     ]
 
 
+def test_design_grid_splits_a_structure_by_head_from_the_policy_provenance(tmp_path: Path) -> None:
+    """A VLA run records its design in config.json's policy_provenance only; the grid reads it there,
+    splits the policy-head row by head (the heads differ) but not one-step (one head), and draws one
+    grid per comparable set-up (a fixed first task is another set-up than the official chains)."""
+
+    def vla_run(name: str, structure: str, head: str | None, completed: list[int], **config) -> Path:
+        design = {"backbone": "paligemma", "structure": structure, "head": head, "checkpoint": f"/ck/{name}"}
+        return write_run(
+            tmp_path / name, "vla:x", completed, config_extra={"policy_provenance": design, **config}
+        )
+
+    folders = [
+        vla_run("lstm", "policy_head_continuous", "lstm", [1, 1, 0, 2]),
+        vla_run("gpt", "policy_head_continuous", "gpt", [0, 0, 0, 0]),
+        vla_run("os", "one_step_continuous", "fc", [1, 0, 0, 0]),
+        vla_run("disc", "one_step_discrete", None, [0, 0]),
+        vla_run("first", "one_step_continuous", "fc", [1, 1], first_task="open_drawer"),
+    ]
+    table = runs_table(folders)
+    assert list(table["head"].fillna("-")) == ["lstm", "gpt", "fc", "-", "fc"]
+    assert table["checkpoint"][0] == "/ck/lstm"
+    grid = fig_calvin.design_grid(table.iloc[:4])
+    assert list(grid.index) == [
+        "one_step_continuous",
+        "one_step_discrete",
+        "policy_head_continuous / gpt",
+        "policy_head_continuous / lstm",
+    ]
+    assert grid.loc["policy_head_continuous / lstm", "paligemma"] == pytest.approx(1.0)
+    assert grid.loc["one_step_continuous", "paligemma"] == pytest.approx(0.25)  # not pooled with 'first'
+    messages: list[str] = []
+    written = figures.make_figures(folders, tmp_path / "out", formats=("png",), log=messages.append)
+    assert sorted(p.stem for p in written if p.stem.startswith("design")) == [
+        "design_grid_avg_len_D",
+        "design_grid_avg_len_D-open-drawer",
+    ]
+    assert not [m for m in messages if m.startswith("design")]
+    folders.append(vla_run("lstm2", "policy_head_continuous", "lstm", [0, 0]))  # another model, one cell
+    figures.make_figures(folders, tmp_path / "out2", formats=("png",), log=messages.append)
+    pooled = [m for m in messages if m.startswith("design")]
+    assert len(pooled) == 1 and "policy_head_continuous / lstm x paligemma pools 2 runs of 2" in pooled[0]
+
+
 def test_sim_vs_real_scatter(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {

@@ -3,6 +3,7 @@ are declared from the checkpoint and checked, and the shift padding scales per c
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -135,6 +136,18 @@ def test_camera_sizes_come_from_the_checkpoint_and_other_sizes_warn_once():
 def test_the_shipped_checkpoint_declares_its_training_sizes():
     policy = VLAPolicy.from_checkpoint(str(SHIPPED))
     assert policy.camera_sizes == {"rgb_static": (96, 96), "rgb_gripper": (64, 64)}
+
+
+def test_provenance_names_the_design_and_the_weights():
+    """What places a run in the design grid (bench.figures) comes from the checkpoint's model config."""
+    info = VLAPolicy.from_checkpoint(str(SHIPPED)).provenance()
+    model = json.loads((SHIPPED / "config.json").read_text())["model"]
+    assert (info["backbone"], info["structure"], info["head"]) == (
+        model["backbone"],
+        model["structure"],
+        model["head"],
+    )
+    assert info["checkpoint"] == str(SHIPPED.resolve()) and len(info["checkpoint_sha256"]) == 64
 
 
 def test_a_checkpoint_without_camera_sizes_loads_with_a_warning(tmp_path):

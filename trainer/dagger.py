@@ -11,8 +11,8 @@ trained on ``--data`` alone into ``OUT/pretrain``) with ``trainer.collect --poli
 B``, ``B = beta * beta_decay ** r``, into ``OUT/round_r/data``: the expert labels every step while the
 policy executes a fraction ``1 - B`` of them (at the checkpoint's camera sizes, with a seed derived
 from ``(--seed, r)``). Then it trains into ``OUT/round_r/train`` from the previous checkpoint's
-weights (``train.init``, a fresh optimiser) on ``--data`` plus every round's data so far
-(``data.extra_paths``, normalised with ``--data``'s statistics). The round's policy is
+weights (``train.init``, a fresh optimiser) on ``--data``, ``--extra-data`` and every round's data
+so far (``data.extra_paths``, normalised with ``--data``'s statistics). The round's policy is
 ``OUT/round_r/train/latest``.
 
 ``OUT/dagger.json`` (written atomically after every step) holds the settings and, per round, its
@@ -52,6 +52,14 @@ class DaggerArgs:
         help="DAgger folder (created, or resumed if it holds a dagger.json with the same settings)"
     )
     data: str = _arg(help="the expert's episode store (python -m trainer.collect --out ...)")
+    extra_data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "more relabelled stores trained on in every round (e.g. an earlier run's round_K/data); "
+            "give it before the overrides",
+            "nargs": "+",
+        },
+    )
     config: str = _arg("trainer/configs/base.json", "training config (JSON, may name a 'parent')")
     init: str | None = _arg(
         None, "round 0's policy (a checkpoint folder); without it, one is trained on --data first"
@@ -118,6 +126,7 @@ def settings(args: DaggerArgs, raw: dict[str, Any]) -> dict[str, Any]:
 
     out = {k: v for k, v in vars(args).items() if k not in (*FREE_ARGS, "config", "overrides")}
     out.update(data=_abs(args.data), init=args.init and _abs(args.init))
+    out["extra_data"] = [_abs(path) for path in args.extra_data]
     # the resolved training config, not the file and overrides that gave it
     out["train_config"] = build_config(json.loads(json.dumps(raw))).to_dict()
     for key in OWN_KEYS:  # set per round, not settings
@@ -314,7 +323,8 @@ def _dagger_locked(args: DaggerArgs, raw: dict[str, Any], out: Path, state: dict
             rec.update(data=_abs(data), **store_summary(data), collected=True)
             save()
         if not rec.get("trained"):
-            extra = [rounds[k]["data"] for k in range(r + 1) if rounds[k]["stored"] > 0]
+            extra = [_abs(path) for path in args.extra_data]
+            extra += [rounds[k]["data"] for k in range(r + 1) if rounds[k]["stored"] > 0]
             train_dir = folder / "train"
             print(f"trainer.dagger: round {r}: training into {train_dir}", file=sys.stderr)
             result = run_training(
@@ -341,6 +351,11 @@ def check_args(args: DaggerArgs) -> None:
     for name in ("beta", "beta_decay"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(args, name)}")
+    for path in args.extra_data:
+        if not Path(path).is_dir():
+            raise ValueError(
+                f"--extra-data {path}: no such folder (a store of trainer.collect or trainer.dagger)"
+            )
     if args.max_attempts < 0:
         raise ValueError(f"--max-attempts must be >= 0 (0 = 10 x --episodes), got {args.max_attempts}")
 

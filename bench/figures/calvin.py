@@ -192,16 +192,34 @@ def _structure_key(name: str) -> tuple[int, str]:
     return (STRUCTURE_ORDER.index(norm) if norm in STRUCTURE_ORDER else len(STRUCTURE_ORDER), norm)
 
 
+def design_rows(runs: pd.DataFrame) -> pd.Series:
+    """Each run's row of the design grid: its structure, or ``structure / head`` where runs of one
+    structure differ in their action head (RoboVLMs' head comparison on the policy-head structure)."""
+    structure = runs["structure"].astype(str)
+    if "head" not in runs:
+        return structure
+    heads = runs["head"].where(runs["head"].notna(), None)
+    varied = {s for s, group in heads.groupby(structure) if group.nunique(dropna=False) > 1}
+    return pd.Series(
+        [f"{s} / {h}" if s in varied and h is not None else s for s, h in zip(structure, heads, strict=True)],
+        index=runs.index,
+    )
+
+
 def design_grid(runs: pd.DataFrame, value: str = "avg_len") -> pd.DataFrame:
-    """Structure (rows) x backbone (columns) table of ``value``; runs sharing a cell are pooled,
-    weighted by their number of chains; missing combinations are NaN."""
+    """Structure (rows; split by head where heads differ, see :func:`design_rows`) x backbone (columns)
+    table of ``value``; runs sharing a cell are pooled, weighted by their number of chains; missing
+    combinations are NaN."""
     data = runs.dropna(subset=["backbone", "structure", value]).copy()
     weights = data["n_chains"].fillna(1).astype(float) if "n_chains" in data else pd.Series(1.0, data.index)
     data["_w"], data["_wv"] = weights, weights * data[value].astype(float)
-    sums = data.groupby(["structure", "backbone"])[["_w", "_wv"]].sum()
+    data["_row"] = design_rows(data)
+    sums = data.groupby(["_row", "backbone"])[["_w", "_wv"]].sum()
     grid = (sums["_wv"] / sums["_w"]).unstack("backbone")
-    rows = sorted(grid.index, key=_structure_key)
-    return grid.reindex(index=rows, columns=sorted(grid.columns, key=str))
+    rows = sorted(grid.index, key=lambda row: _structure_key(row.split(" / ")[0]) + (row,))
+    grid = grid.reindex(index=rows, columns=sorted(grid.columns, key=str))
+    grid.index.name = "structure"
+    return grid
 
 
 def plot_design_grid(
@@ -273,8 +291,24 @@ def calvin_figures(
     if design.empty:
         log("design_grid_avg_len: skipped (no run records 'backbone' and 'structure')")
         return written
-    groups = list(design.groupby(["split", "scene"], dropna=False))
-    for (split, scene), group in groups:
-        suffix = "" if len(groups) == 1 else "_" + _slug(f"{'' if split != split else split}_{scene}")
-        written += plot_design_grid(group, out / f"design_grid_avg_len{suffix}", formats=formats)
+    # one grid per set-up that makes runs comparable: the split, the scene, a fixed first task, the budget
+    keys = [k for k in ("split", "scene", "first_task", "max_steps") if k in design]
+    groups = list(design.groupby(keys, dropna=False))
+    for setting, group in groups:
+        named = [
+            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            for v in setting
+            if v == v and v is not None  # NaN != NaN
+        ]
+        suffix = "" if len(groups) == 1 else "_" + _slug("_".join(named))
+        stem = f"design_grid_avg_len{suffix}"
+        if "checkpoint" in group:  # pooled runs are meant to be repeats of one design, not other models
+            cells = group.assign(_row=design_rows(group)).groupby(["_row", "backbone"])["checkpoint"]
+            for (row, backbone), checkpoints in cells:
+                if checkpoints.nunique() > 1:
+                    log(
+                        f"{stem}: cell {row} x {backbone} pools {len(checkpoints)} runs of "
+                        f"{checkpoints.nunique()} checkpoints; pass bench.figures only the runs to compare"
+                    )
+        written += plot_design_grid(group, out / stem, formats=formats)
     return written

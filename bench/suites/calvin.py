@@ -293,7 +293,7 @@ class CalvinSuite(Suite):
             row[f"sr{i}"], row[f"sr{i}_low"], row[f"sr{i}_high"] = rate, low, high
         row["avg_len"] = summary["avg_len"]
         row["avg_len_low"], row["avg_len_high"] = mean_interval(run["completed"], method=ci_method)
-        for key in ("chains_source", "max_steps"):
+        for key in ("chains_source", "first_task", "max_steps"):
             row[key] = summary.get(key, config.get(key))
         missing = summary.get("missing_chains")
         row["missing_chains"] = len(missing) if isinstance(missing, list) else missing

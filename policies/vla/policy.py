@@ -115,11 +115,18 @@ class VLAPolicy(Policy):
         return policy
 
     def provenance(self) -> dict[str, Any]:
-        """The checkpoint folder and the SHA-256 of its weights file (``model.safetensors``)."""
+        """The design (backbone, structure, head: what places a run in ``bench.figures``' design grid),
+        the checkpoint folder and the SHA-256 of its weights file (``model.safetensors``)."""
         import hashlib
         from pathlib import Path
 
-        info: dict[str, Any] = {"exec_mode": self.mode if self.mode == "ensemble" else f"chunk:{self.k}"}
+        model = self.cfg.model
+        info: dict[str, Any] = {
+            "backbone": model.backbone,
+            "structure": model.structure,
+            "head": None if model.structure == "one_step_discrete" else model.head,  # discrete: no head
+            "exec_mode": self.mode if self.mode == "ensemble" else f"chunk:{self.k}",
+        }
         if self.checkpoint:
             weights = Path(self.checkpoint) / "model.safetensors"
             info["checkpoint"] = str(Path(self.checkpoint).resolve())
