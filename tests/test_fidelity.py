@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench import fidelity, perf
-from bench.fidelity import objects
+from envs.calvin.official import objects
 from envs.calvin.official.checkout import ENV_VAR
 from tests.calvin_checkout import calvin_checkout
 

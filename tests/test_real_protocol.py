@@ -7,7 +7,8 @@ import json
 import pytest
 
 from bench.run import main as run_main
-from bench.suites.real import ConsoleOperator, OracleOperator, SimRobot, evaluate_real, summarize_real
+from bench.suites.real import ConsoleOperator, OracleOperator, evaluate_real, summarize_real
+from envs.calvin.sim_robot import SimRobot
 from policies.expert import ExpertPolicy
 
 TASKS = [
@@ -41,7 +42,7 @@ def test_cli_resume_and_errors(tmp_path, capsys):
         "--suite",
         "real",
         "--env",
-        "bench.suites.real:make_sim_robot",
+        "envs.calvin.sim_robot:make_sim_robot",
         "--tasks",
         str(tasks),
         "--policy",
@@ -108,7 +109,7 @@ def test_real_sessions_land_in_the_leaderboard(tmp_path):
                 "--suite",
                 "real",
                 "--env",
-                "bench.suites.real:make_sim_robot",
+                "envs.calvin.sim_robot:make_sim_robot",
                 "--tasks",
                 str(tasks),
                 "--policy",

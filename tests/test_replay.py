@@ -1,4 +1,4 @@
-"""bench.replay: held-out episodes through a policy, step-aligned, with languages, probes and baselines."""
+"""trainer.replay: held-out episodes through a policy, step-aligned, with languages, probes and baselines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.replay import (
+from envs.calvin.language import EVAL_INSTRUCTIONS, TRAIN_INSTRUCTIONS
+from tests.trainer_helpers import TINY, make_tiny_data
+from trainer.data.store import EpisodeStore, EpisodeWriter
+from trainer.replay import (
     agreement,
     baselines,
     instruction_source,
@@ -19,12 +22,9 @@ from bench.replay import (
     replay_episodes,
     spread,
 )
-from bench.replay import (
+from trainer.replay import (
     main as replay_main,
 )
-from envs.calvin.language import EVAL_INSTRUCTIONS, TRAIN_INSTRUCTIONS
-from tests.trainer_helpers import TINY, make_tiny_data
-from trainer.data.store import EpisodeStore, EpisodeWriter
 from trainer.validation import split_episodes
 
 

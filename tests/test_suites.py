@@ -154,7 +154,7 @@ def test_a_new_suite_gets_regression_and_a_leaderboard_from_its_module(tmp_path,
 
 def absolute_sim_robot():
     """The simulator behind the robot adapter, taking the expert's absolute target poses."""
-    from bench.suites.real import SimRobot
+    from envs.calvin.sim_robot import SimRobot
 
     return SimRobot(action_mode="absolute")
 

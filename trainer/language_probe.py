@@ -5,7 +5,7 @@ CALVIN-style suite has its own constant action (plus a little noise) and the cam
 noise, each episode labelled with one of the task's recorded training phrasings. It trains the
 default variant on it twice for the same number of steps, once with the language options
 (paraphrases, word dropout) and once without, and replays its training episodes (2 to 3 per task)
-through ``bench.replay`` with each task's evaluation phrasing, its recorded phrasing and a wrong
+through ``trainer.replay`` with each task's evaluation phrasing, its recorded phrasing and a wrong
 task's phrasing. A policy whose language generalises has an evaluation-phrasing error close to the
 recorded one and far from the wrong one. The model is cut down to what the question needs (one
 history frame, the static camera at 16 px): 1500 steps take about 4 minutes on 2 busy cores with
@@ -67,8 +67,8 @@ def language_only_store(root: Path, episodes_per_task: int = 3, frames: int = 10
 
 
 def run(out: Path, steps: int) -> dict[str, dict[str, Any]]:
-    """Train both variants into ``out`` and replay them; returns bench.replay's report per variant."""
-    from bench.replay import main as replay_main
+    """Train both variants into ``out`` and replay them; returns trainer.replay's report per variant."""
+    from trainer.replay import main as replay_main
     from trainer.train import main as train_main
 
     data = language_only_store(out / "data")

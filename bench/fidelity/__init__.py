@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fidelity.measure import CAMERAS, TARGETS, measure
-from bench.fidelity.objects import OBJECTS
+from envs.calvin.official.objects import OBJECTS
 
 
 def print_table(result: dict[str, Any]) -> None:

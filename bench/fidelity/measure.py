@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
-from bench.fidelity.objects import (
+from envs.calvin.camera import render_image
+from envs.calvin.official.objects import (
     EXTRA,
     OBJECTS,
     Segments,
@@ -22,7 +23,6 @@ from bench.fidelity.objects import (
     part_positions,
     unmapped_bodies,
 )
-from envs.calvin.camera import render_image
 
 CAMERAS = ("static", "gripper")
 TARGETS = {"static_iou": 0.85, "gripper_iou": 0.75, "max_part_error_mm": 5.0, "oracle_agreement": 1.0}

@@ -10,7 +10,8 @@ the instruction), the harness calls ``env.reset(seed=, options={"task", "instruc
 policy until the env ends the episode or ``--max-steps``, and the operator judges success. Trials run
 one at a time in this process; the summary holds per-task successes, rates and Wilson 95 % intervals.
 The operator is ``console`` (prompts on the terminal) or ``package.module:Class`` with the methods of
-:class:`Operator`; :class:`OracleOperator` over :class:`SimRobot` stands in for a person and a robot.
+:class:`Operator`; :class:`OracleOperator` over :class:`envs.calvin.sim_robot.SimRobot` stands in for a person
+and a robot.
 """
 
 from __future__ import annotations
@@ -177,32 +178,6 @@ def summarize_real(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "success_rate_ci": list(wilson_interval(k, n)),
         "per_task": per_task_table((r["task"], r["success"]) for r in records),
     }
-
-
-class SimRobot:
-    """The CALVIN-style simulator behind the adapter interface, for tests and dry runs of the protocol:
-    ``reset(options={"task": ...})`` starts from the first official chain whose first task it is."""
-
-    def __init__(self, scene: str = "D", cameras: Sequence[str] = (), action_mode: str = "relative") -> None:
-        from envs.calvin.env import CalvinEnv
-
-        self.env = CalvinEnv(scene=scene, cameras=tuple(cameras), action_mode=action_mode)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        from envs.calvin.chains import official_chains
-
-        task = (options or {}).get("task")
-        chain = next((c for c in official_chains() if c.tasks[0] == task), None)
-        if chain is None:
-            raise ValueError(f"SimRobot: no official chain starts with task {task!r}")
-        return self.env.reset(seed=seed, options={"state": chain.state, "task": task})
-
-    def step(self, action: np.ndarray) -> tuple:
-        return self.env.step(action)
-
-
-def make_sim_robot() -> SimRobot:
-    return SimRobot()
 
 
 # --- the suite -----------------------------------------------------------------------------------

@@ -184,6 +184,13 @@ class CalvinEnv(gym.Env):
             physicsClientId=self.cid,
         )
 
+    def refresh_state(self) -> None:
+        """Re-read the parts, lights and light colours after bodies were moved from outside the env
+        (``p.resetJointState`` and the like, as matching another env's state does); ``led`` is kept."""
+        self._read_state()
+        self._update_lights()
+        self._sync_light_colours()
+
     def _read_state(self) -> None:
         """Read the articulated parts and block poses once per control step (many readers use them)."""
         indices = [self.links[n] for n in PARTS]

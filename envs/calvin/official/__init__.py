@@ -7,4 +7,6 @@
   :mod:`~envs.calvin.official.robot` (its robot on its own PyBullet client) serve it.
 - :mod:`envs.calvin.official.oracle`: the differential check of our oracle against CALVIN's
   ``Tasks``, on :mod:`~envs.calvin.official.pairs` converted by :mod:`~envs.calvin.official.info`.
+- :mod:`envs.calvin.official.objects`: which body and link of each env is which object, and our
+  table put in CALVIN's state (what ``bench.fidelity`` measures on).
 """

@@ -167,9 +167,7 @@ def match_state(calvin: Any, ours: Any, state: dict, seed: int = 0) -> float:
         p.resetJointState(our_robot, j, q, physicsClientId=cid)
     calvin_obs = calvin.observe()
     ours.led = int(round(float(calvin_obs["scene_obs"][5])))
-    ours._read_state()  # the env reads its parts once per control step; the matched ones now
-    ours._update_lights()
-    ours._sync_light_colours()
+    ours.refresh_state()  # the env reads its parts once per control step; the matched ones now
     mine = ours.scene_obs().astype(np.float64)
     theirs_obs = calvin_scene_obs_by_colour(calvin, calvin_obs["scene_obs"])
     diff = np.abs(mine - theirs_obs)

@@ -1,6 +1,6 @@
 """Offline replay: how well a checkpoint predicts demonstrations it never trained on, and what it reads.
 
-``python -m bench.replay CHECKPOINT [--data DIR] [--language eval recorded wrong]
+``python -m trainer.replay CHECKPOINT [--data DIR] [--language eval recorded wrong]
 [--probes none first_frame frozen_state] [--split held_out|train] [--episodes N] [--json FILE]``
 
 Episodes: those the run held out (:func:`trainer.validation.split_episodes` with the run's
@@ -273,7 +273,7 @@ def _row(r: ReplayResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trainer.replay", description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="checkpoint folder (as for --policy vla:DIR)")
     parser.add_argument("--data", help="the episode store the run trained on (default: its data.path)")
     parser.add_argument(
