@@ -49,8 +49,11 @@ CALVIN_COLUMNS = [
     "missing_chains",
     "backbone",
     "structure",
+    "head",
     "seed",
     "chains_source",
+    "first_task",
+    "max_steps",
     "version",
     "git_commit",
 ]
@@ -150,6 +153,23 @@ def _calvin_source(row: pd.Series) -> str:
     return f"`{row['run']}`" + (f" ({'; '.join(notes)})" if notes else "")
 
 
+#: CALVIN's step budget per instruction; a run with another says so in its chains cell.
+CALVIN_MAX_STEPS = 360
+
+
+def _calvin_chains(row: pd.Series) -> str:
+    """The chains cell: the count, and the set-up where it is not CALVIN's (a fixed first task, a
+    step budget other than 360), so rows of other set-ups are not read as comparable."""
+    if is_missing(row.get("n_chains")):
+        return "-"
+    notes = []
+    if not is_missing(row.get("first_task")):
+        notes.append(f"first task {row['first_task']}")
+    if not is_missing(row.get("max_steps")) and int(row["max_steps"]) != CALVIN_MAX_STEPS:
+        notes.append(f"{int(row['max_steps'])} steps")
+    return str(int(row["n_chains"])) + (f" ({', '.join(notes)})" if notes else "")
+
+
 def calvin_markdown(table: pd.DataFrame) -> str:
     shown = pd.DataFrame(
         {
@@ -161,7 +181,7 @@ def calvin_markdown(table: pd.DataFrame) -> str:
             "split": table["split"].map(lambda v: "-" if is_missing(v) else v),
             "scene": table["scene"],
             "env": table["env"].map(lambda v: "ours" if is_missing(v) else v),
-            "chains": table["n_chains"].map(lambda v: "-" if is_missing(v) else str(int(v))),
+            "chains": [_calvin_chains(row) for _, row in table.iterrows()],
             **{str(i): interval_cells(table, f"sr{i}", f"sr{i}_low", f"sr{i}_high") for i in range(1, 6)},
             "avg len": interval_cells(table, "avg_len", "avg_len_low", "avg_len_high", digits=2, ci_digits=2),
             "source": [_calvin_source(row) for _, row in table.iterrows()],
@@ -172,7 +192,9 @@ def calvin_markdown(table: pd.DataFrame) -> str:
         f"{n_runs} run(s). Columns 1-5: fraction of chains that completed at least that many "
         "instructions in a row, with Wilson 95 % intervals; avg len: mean number of instructions "
         "completed per chain (0-5), with a 95 % interval of the mean over chains (zero width when "
-        "every chain completed the same number). Sorted by average length. Rows marked *published* are numbers reported by their authors on CALVIN scene D "
+        "every chain completed the same number); chains: how many, at CALVIN's 360 steps per instruction "
+        "unless the cell names a fixed first task or another budget (such rows are not comparable with "
+        "the others). Sorted by average length. Rows marked *published* are numbers reported by their authors on CALVIN scene D "
         "with 1000 chains (training split ABC->D or ABCD->D); they report no intervals. A split of "
         "`-` means the run does not record its training data. env: the play table the run used, "
         "`ours` (our PyBullet reproduction) or `calvin_env` (CALVIN's own env through `--env calvin_env`)."

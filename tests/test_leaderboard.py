@@ -200,6 +200,20 @@ def test_calvin_table_sorting_and_published_rows(roots: Path) -> None:
     assert (alone["source"] == "run").all() and len(alone) == 3
 
 
+def test_a_run_of_another_set_up_says_so_in_its_chains_cell(roots: Path) -> None:
+    """A fixed first task or a step budget other than CALVIN's 360 is named in the chains cell, so
+    the row is not read as comparable with the official-chain rows."""
+    write_run(
+        roots / "rung1", "rung1", [1, 1, 0], config_extra={"first_task": "open_drawer", "max_steps": 150}
+    )
+    write_run(roots / "budget", "budget", [0, 1], config_extra={"max_steps": 360})
+    markdown = leaderboard.build_leaderboards(runs_table(find_runs(roots)))["calvin"]
+    text = builtin_tables.calvin_markdown(markdown)
+    rows = {line.split(" | ")[1]: line.split(" | ")[5] for line in text.splitlines() if line.startswith("| ")}
+    assert rows["rung1"] == "3 (first task open_drawer, 150 steps)"
+    assert rows["budget"] == "2" and rows["strong"] == "10"
+
+
 def test_cli_writes_markdown_and_csv(roots: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "results"
     assert leaderboard.main([str(roots), "--out", str(out), "--quiet"]) == 0

@@ -30,11 +30,8 @@ def _assets_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def assets() -> None:
-    reason = _assets_reason()
-    if reason is not None:
-        pytest.skip(f"SimplerEnv assets absent: {reason}")
+def _require_vulkan() -> None:
+    """Skip without a Vulkan device (CI must have one: there it is an error)."""
     from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
 
     try:
@@ -43,6 +40,14 @@ def assets() -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def assets() -> None:
+    reason = _assets_reason()
+    if reason is not None:
+        pytest.skip(f"SimplerEnv assets absent: {reason}")
+    _require_vulkan()
 
 
 # --- the numbers file -------------------------------------------------------------------------------
@@ -137,6 +142,106 @@ def test_alignment_numbers() -> None:
     frame[real] = 10
     frame[9, 9] = 10  # a dark spot far from our robot is not the robot
     np.testing.assert_array_equal(robot_mask_in_real(frame, empty, ours, margin=2), real)
+
+
+def test_edge_offsets_find_a_known_step() -> None:
+    from envs.simpler.alignment_detect import edge_offsets, smoothed_gray
+
+    image = np.full((100, 120, 3), 50, np.uint8)
+    image[40:] = 200  # a horizontal edge between rows 39 and 40
+    offsets, found = edge_offsets(smoothed_gray(image), (10, 36), (110, 36), window=8)
+    assert np.all((offsets >= 3) & (offsets <= 4)) and np.allclose(found[:, 1], 36 + offsets)
+    tilted = np.full((100, 120, 3), 50, np.uint8)
+    tilted[np.add.outer(np.arange(100), -0.5 * np.arange(120)) >= 30] = 200  # v = 30 + u / 2
+    offsets, _ = edge_offsets(smoothed_gray(tilted), (20, 45), (100, 85), window=10)
+    assert np.all(np.abs(offsets + 4.5) <= 1)  # the edge is 5 px above: 4.5 px against the normal
+    assert np.isnan(
+        edge_offsets(smoothed_gray(np.full((100, 120, 3), 90, np.uint8)), (10, 50), (110, 50))[0]
+    ).all()
+
+
+def test_step_line_fits_the_wall_floor_line_and_drops_outliers() -> None:
+    from envs.simpler.alignment_detect import smoothed_gray, step_line
+
+    rows = np.arange(200)[:, None]
+    line = 80 + 0.1 * np.arange(300)[None, :]
+    image = np.where(rows >= line, 190, 60).astype(np.uint8)[..., None].repeat(3, axis=-1)
+    image[:150, 100:110] = 30  # a dark table leg ending on the floor: a step far off the line
+    image[150:, 100:110] = 190
+    cols, found, keep = step_line(smoothed_gray(image), (40, 190))
+    assert not keep[102:108].any() and keep.mean() > 0.9
+    assert np.abs(found[keep] - (80 + 0.1 * cols[keep])).max() <= 1.0
+
+
+def test_projection_and_back_projection_agree() -> None:
+    from envs.simpler.alignment_detect import on_plane, pose_matrix, project
+
+    k = np.array([[425.0, 0, 320], [0, 425.0, 256], [0, 0, 1]])
+    # camera 1 m above the origin looking straight down (OpenCV axes: z forward, y down)
+    cam = pose_matrix([0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0])
+    e = np.linalg.inv(cam)[:3]
+    points = np.array([[0.0, 0.0, 0.0], [0.1, -0.2, 0.0], [-0.3, 0.05, 0.0]])
+    uv = project(k, e, points)
+    np.testing.assert_allclose(uv[0], [320, 256])
+    np.testing.assert_allclose(np.abs(uv[1] - uv[0]), [42.5, 85.0])
+    np.testing.assert_allclose(on_plane(k, e, uv, 0.0), points, atol=1e-9)
+
+
+def test_object_mask_keeps_the_object_not_its_shadow() -> None:
+    from envs.simpler.alignment_detect import compare_objects, object_mask
+
+    empty = np.full((120, 160, 3), (150, 145, 140), np.uint8)
+    real = empty.copy()
+    yy, xx = np.mgrid[:120, :160]
+    can = (np.abs(xx - 80) <= 10) & (yy >= 30) & (yy < 70)
+    real[(np.abs(xx - 80) <= 12) & (yy >= 70) & (yy < 95)] = (70, 68, 66)  # its shadow, grey
+    real[can] = (200, 30, 30)
+    ours = np.roll(can, (3, -2), axis=(0, 1))  # our can 3 px lower, 2 px left
+    found = object_mask(real, empty, ours)
+    np.testing.assert_array_equal(found, can)
+    n = compare_objects(ours, found, "can")
+    assert (n["can_top_dx_px"], n["can_top_dy_px"], n["can_width_ratio"]) == (-2, 3, 1)
+    assert n["can_iou"] == pytest.approx((19 * 37) / (2 * 21 * 40 - 19 * 37))
+    with pytest.raises(ValueError, match="can: the real object is not in view"):
+        compare_objects(ours, np.zeros_like(ours), "can")
+
+
+def test_alignment_cli_stops_in_one_line_without_the_overlays(tmp_path, monkeypatch, capsys) -> None:
+    from envs.simpler.alignment import main
+
+    monkeypatch.setenv("SIMPLER_ASSET_DIR", str(tmp_path))
+    for scene in ("google_coke_can", "google_move_near", "google_drawer"):
+        with pytest.raises(SystemExit) as info:
+            main(["--scenes", scene, "--out", str(tmp_path / "figures")])
+        err = capsys.readouterr().err
+        assert info.value.code == 1 and err.startswith(f"{scene}: missing {tmp_path}/real_inpainting/")
+        assert err.count("\n") == 1
+    assert not (tmp_path / "figures").exists()
+
+
+@pytest.fixture(scope="module")
+def google_assets() -> None:
+    try:
+        require_simpler_files(["real_inpainting/open_drawer_a0.png", "custom/mk_station_recolor.urdf"])
+        require_robot("googlerobot")
+    except SimplerAssetsMissing as exc:
+        pytest.skip(f"SimplerEnv assets absent: {exc}")
+    _require_vulkan()
+
+
+@pytest.mark.slow
+def test_google_drawer_alignment_figure(google_assets, tmp_path) -> None:
+    from envs.simpler.alignment import main
+
+    numbers = main(["--scenes", "google_drawer", "--out", str(tmp_path)])["google_drawer"]
+    assert Path(numbers["figure"]) == tmp_path / "simpler_alignment_google_drawer.png"
+    assert Path(numbers["figure"]).stat().st_size > 100_000
+    # every overlay's wall-floor line meets the floor in front of the robot (x < 0.64 m), within 1.5 m
+    walls = [numbers[f"wall_x_{pose}_m"] for pose in ("a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2")]
+    assert all(-1.5 < x < 0.6 for x in walls)
+    # the measurement of 2026-12-01 (camera, base poses and cabinet as then): a change moves it
+    assert numbers["wall_row_median_abs_px"] == pytest.approx(50.8, abs=1.0)
+    assert numbers["cabinet_back_to_wall_m"] == pytest.approx(-0.112, abs=0.01)
 
 
 # --- the scenes -----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ those dark in the real frame but not in the empty scene (the robot is black), ou
 segmentation; the figure prints their intersection over union and the offset of their centroids.
 Part of the offset is SimplerEnv's own: its real frames were not taken with exactly the overlay's
 camera pose (the table edges of the two differ by a few pixels) nor the start joints of its config.
+The Google-robot scenes (``google_coke_can``, ``google_move_near``, ``google_drawer``) are measured
+on the table edges, the objects and the wall-floor line instead (:mod:`envs.simpler.alignment_google`).
 
     python -m envs.simpler.alignment --out results/figures
 """
@@ -14,9 +16,13 @@ camera pose (the table edges of the two differ by a few pixels) nor the start jo
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 import numpy as np
+
+from envs.simpler.alignment_google import FIGURES as GOOGLE_FIGURES
+from envs.simpler.assets import SimplerAssetsMissing
 
 #: Per scene: the task whose first frame is shown and SimplerEnv's real first frame of that scene.
 REAL_FRAMES = {
@@ -84,7 +90,7 @@ def outline(mask: np.ndarray) -> np.ndarray:
 
 
 def figure(scene: str, out_dir: Path) -> dict[str, float]:
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from envs.simpler.assets import require_simpler_files
     from envs.simpler.reference import scene_reference
@@ -105,33 +111,50 @@ def figure(scene: str, out_dir: Path) -> dict[str, float]:
         f"ours: {task}, episode 0",
         f"SimplerEnv overlay {Path(overlay_rel).name}",
         f"SimplerEnv real frame {Path(real_rel).name}",
-        f"robot: ours red, real green; IoU {numbers['robot_iou']:.2f}, "
+        f"robot: ours red, real green; IoU {numbers['robot_iou']:.2f},\n"
         f"offset ({numbers['centroid_dx_px']:+.0f}, {numbers['centroid_dy_px']:+.0f}) px",
     ]
-    w, h, bar = 480, 360, 20  # panels drawn at 3/4 size (the numbers are computed at 640 x 480)
+    path = save_panels(panels, titles, out_dir / f"simpler_alignment_{scene}.png")
+    return {**numbers, "figure": str(path)}
+
+
+def save_panels(panels: list[np.ndarray], titles: list[str], path: Path) -> Path:
+    """Four images in a 2 x 2 grid at 3/4 of the first one's size (numbers are computed at full
+    size), each under its title (up to two lines)."""
+    from PIL import Image, ImageDraw
+
+    h, w = (round(0.75 * n) for n in panels[0].shape[:2])
+    bar = 30
     canvas = Image.new("RGB", (2 * w, 2 * (h + bar)), "white")
     draw = ImageDraw.Draw(canvas)
     for i, (panel, title) in enumerate(zip(panels, titles, strict=True)):
         x, y = (i % 2) * w, (i // 2) * (h + bar)
-        draw.text((x + 6, y + 4), title, fill="black")
+        draw.multiline_text((x + 6, y + 3), title, fill="black", spacing=2)
         canvas.paste(Image.fromarray(panel).resize((w, h), Image.BILINEAR), (x, y + bar))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"simpler_alignment_{scene}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
-    return {**numbers, "figure": str(path)}
+    return path
 
 
-def main(argv: list[str] | None = None) -> None:
+#: Scene name -> the function that draws its figure into a folder and returns its numbers.
+FIGURES = {**{scene: functools.partial(figure, scene) for scene in REAL_FRAMES}, **GOOGLE_FIGURES}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(prog="python -m envs.simpler.alignment", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("results/figures"))
-    parser.add_argument("--scenes", nargs="+", default=list(REAL_FRAMES), choices=list(REAL_FRAMES))
+    parser.add_argument("--scenes", nargs="+", default=list(FIGURES), choices=list(FIGURES))
     args = parser.parse_args(argv)
+    results = {}
     for scene in args.scenes:
-        n = figure(scene, args.out)
-        print(
-            f"{scene:18s} robot IoU {n['robot_iou']:.3f}  centroid offset "
-            f"({n['centroid_dx_px']:+.1f}, {n['centroid_dy_px']:+.1f}) px  -> {n['figure']}"
-        )
+        try:
+            numbers = FIGURES[scene](out_dir=args.out)
+        except SimplerAssetsMissing as exc:
+            parser.exit(1, f"{scene}: {exc}\n")
+        shown = "  ".join(f"{k} {v:+.3g}" for k, v in numbers.items() if k != "figure")
+        print(f"{scene:18s} {shown}  -> {numbers['figure']}")
+        results[scene] = numbers
+    return results
 
 
 if __name__ == "__main__":
