@@ -229,7 +229,11 @@ class PlannedMimicGripperController(_PlannedJointController):
             target = previous.copy()
         self._target = target
         vlim = self.config.planner_limits[0]
-        self._plan(self._qpos()[self._index], target, np.clip(self._qvel(), -vlim, vlim))
+        if self.config.plan_velocity and self._path is not None:
+            velocity = self._path_velocity[min(self._sim_steps, len(self._path) - 1)]
+        else:
+            velocity = np.clip(self._qvel(), -vlim, vlim)
+        self._plan(self._qpos()[self._index], target, velocity)
 
     def before_simulation_step(self) -> None:
         self._step += 1
@@ -264,4 +268,7 @@ class PlannedMimicGripperControllerConfig(ControllerConfig):
     action_range: Sequence[float]  # joint change of action -1 and +1
     clip_margin: float
     small_action: float
+    #: Start each step's finger plan at the sensed position with the last plan's velocity at the end
+    #: of its control step, instead of the sensed velocity (the agent says why).
+    plan_velocity: bool = False
     controller_cls = PlannedMimicGripperController
