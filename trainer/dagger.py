@@ -163,7 +163,8 @@ def open_state(out: Path, ours: dict[str, Any]) -> dict[str, Any]:
             f"{path}: format {state.get('format')!r} version {state.get('version')!r}, "
             f"expected {FORMAT!r} version {VERSION}"
         )
-    diffs = _differences(ours, state.get("settings", {}))
+    state.setdefault("settings", {}).setdefault("extra_data", [])  # runs started before --extra-data
+    diffs = _differences(ours, state["settings"])
     if diffs:
         raise RunFolderError(
             f"{path}: the run was started with other settings ({'; '.join(diffs)}); use the same settings "
@@ -323,8 +324,8 @@ def _dagger_locked(args: DaggerArgs, raw: dict[str, Any], out: Path, state: dict
             rec.update(data=_abs(data), **store_summary(data), collected=True)
             save()
         if not rec.get("trained"):
-            extra = [_abs(path) for path in args.extra_data]
-            extra += [rounds[k]["data"] for k in range(r + 1) if rounds[k]["stored"] > 0]
+            extra = state["settings"]["extra_data"]  # resolved once, with the settings
+            extra = extra + [rounds[k]["data"] for k in range(r + 1) if rounds[k]["stored"] > 0]
             train_dir = folder / "train"
             print(f"trainer.dagger: round {r}: training into {train_dir}", file=sys.stderr)
             result = run_training(

@@ -42,7 +42,7 @@ class Operator:
 
     def judge(self, task: str, instruction: str, trial: int, info: dict[str, Any]) -> bool:
         """Did the robot do it? ``info`` is the env's last step info."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must judge each trial (Operator.judge)")
 
 
 class ConsoleOperator(Operator):

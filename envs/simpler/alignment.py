@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.simpler.alignment_detect import near_region
 from envs.simpler.alignment_google import FIGURES as GOOGLE_FIGURES
 from envs.simpler.assets import SimplerAssetsMissing
 
@@ -42,13 +43,7 @@ def robot_mask_in_real(
 
     ``near`` is our robot's mask: dark spots far from it (shadows under the table) are not the robot.
     """
-    ys, xs = np.nonzero(near)
-    region = np.zeros_like(near)
-    if len(xs):
-        h, w = near.shape
-        y0, y1 = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
-        x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
-        region[y0:y1, x0:x1] = True
+    region = near_region(near, margin)
     return (real.max(axis=-1) < DARK) & (empty.max(axis=-1) >= DARK) & region
 
 

@@ -95,6 +95,16 @@ def step_line(gray: np.ndarray, rows: tuple[int, int]) -> tuple[np.ndarray, np.n
     return cols, found, keep
 
 
+def near_region(mask: np.ndarray, margin: int) -> np.ndarray:
+    """``mask``'s bounding box grown by ``margin`` pixels on each side (clipped); empty for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    region = np.zeros(mask.shape, bool)
+    if len(xs):
+        y0, x0 = max(0, ys.min() - margin), max(0, xs.min() - margin)
+        region[y0 : ys.max() + 1 + margin, x0 : xs.max() + 1 + margin] = True
+    return region
+
+
 def object_mask(
     real: np.ndarray, empty: np.ndarray, near: np.ndarray, margin: int = OBJECT_NEAR_PX
 ) -> np.ndarray:
@@ -112,11 +122,7 @@ def object_mask(
     brighter = real.mean(-1) - empty.mean(-1) > CHANGED
     darker = real.mean(-1) < DARK * empty.mean(-1)  # darker than any shadow here: a dark object
     colour = (saturation(real) - saturation(empty) > SATURATED) | brighter | darker
-    ys, xs = np.nonzero(near)
-    region = np.zeros(near.shape, bool)
-    if len(xs):
-        y0, x0 = max(0, ys.min() - margin), max(0, xs.min() - margin)
-        region[y0 : ys.max() + 1 + margin, x0 : xs.max() + 1 + margin] = True
+    region = near_region(near, margin)
     square = np.ones((3, 3), bool)
     mask = ndimage.binary_opening(changed & colour & region, structure=square)
     # a highlight on the object is neither saturated nor much brighter: close the gaps it leaves

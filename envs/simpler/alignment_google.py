@@ -202,8 +202,34 @@ def annotate(
     return np.asarray(image)
 
 
-def coke_can(out_dir: Path) -> dict[str, Any]:
+def real_frame_figure(
+    scene: str,
+    ours_title: str,
+    images: tuple[dict[str, Any], np.ndarray, np.ndarray, str],
+    outlines: tuple[dict[str, np.ndarray], dict[str, np.ndarray], list],
+    summary: str,
+    numbers: dict[str, Any],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """The figure of a scene with a real first frame: ours, the overlay, the real frame (``images``:
+    our render, the overlay, the real frame and its path) and their blend with the object outlines
+    and table edges (``outlines``); returns ``numbers`` with the figure's path."""
     from envs.simpler.alignment import save_panels
+    from envs.simpler.reference import scene_reference
+
+    ours, empty, real, real_rel = images
+    blend = annotate((0.5 * ours["rgb"] + 0.5 * real).astype(np.uint8), *outlines)
+    titles = [
+        ours_title,
+        f"SimplerEnv overlay {Path(scene_reference(scene)['overlay']).name}",
+        f"SimplerEnv real frame {Path(real_rel).name}",
+        f"{summary}; table edges: median {numbers['table_edge_median_abs_px']:.0f} px",
+    ]
+    path = save_panels([ours["rgb"], empty, real, blend], titles, out_dir / f"simpler_alignment_{scene}.png")
+    return {**numbers, "figure": str(path)}
+
+
+def coke_can(out_dir: Path) -> dict[str, Any]:
     from envs.simpler.reference import scene_reference
 
     task = SCENE_TASKS["google_coke_can"]
@@ -216,24 +242,22 @@ def coke_can(out_dir: Path) -> dict[str, Any]:
     ours = first if episode == 0 else render(task, episode)
     numbers, edges = measure_table(empty, ours["k"], ours["e"])
     numbers = {"episode": episode, **compare_objects(ours["objects"][can], real_can, "can"), **numbers}
-    blend = annotate(
-        (0.5 * ours["rgb"] + 0.5 * real).astype(np.uint8), {can: ours["objects"][can]}, {can: real_can}, edges
+    summary = (
+        f"can ours red, real green: top offset ({numbers['can_top_dx_px']:+.0f}, "
+        f"{numbers['can_top_dy_px']:+.0f}) px, width x{numbers['can_width_ratio']:.2f}"
     )
-    titles = [
+    return real_frame_figure(
+        "google_coke_can",
         f"ours: {task}, episode {episode} (nearest can position)",
-        f"SimplerEnv overlay {Path(overlay_rel).name}",
-        f"SimplerEnv real frame {Path(COKE_REAL).name}",
-        f"can ours red, real green: top offset ({numbers['can_top_dx_px']:+.0f}, {numbers['can_top_dy_px']:+.0f}) px, "
-        f"width x{numbers['can_width_ratio']:.2f}; table edges: median {numbers['table_edge_median_abs_px']:.0f} px",
-    ]
-    path = save_panels(
-        [ours["rgb"], empty, real, blend], titles, out_dir / "simpler_alignment_google_coke_can.png"
+        (ours, empty, real, COKE_REAL),
+        ({can: ours["objects"][can]}, {can: real_can}, edges),
+        summary,
+        numbers,
+        out_dir,
     )
-    return {**numbers, "figure": str(path)}
 
 
 def move_near(out_dir: Path) -> dict[str, Any]:
-    from envs.simpler.alignment import save_panels
     from envs.simpler.reference import scene_reference
 
     task = SCENE_TASKS["google_move_near"]
@@ -246,18 +270,18 @@ def move_near(out_dir: Path) -> dict[str, Any]:
         numbers.update(compare_objects(mask, real_masks[name], name))
     tops = np.array([[numbers[f"{n}_top_dx_px"], numbers[f"{n}_top_dy_px"]] for n in ours["objects"]])
     numbers["objects_top_offset_mean_px"] = float(np.linalg.norm(tops, axis=1).mean())
-    blend = annotate((0.5 * ours["rgb"] + 0.5 * real).astype(np.uint8), ours["objects"], real_masks, edges)
-    titles = [
-        f"ours: {task}, episode 0",
-        f"SimplerEnv overlay {Path(overlay_rel).name}",
-        f"SimplerEnv real frame {Path(MOVE_NEAR_REAL).name}",
-        f"objects ours red, real green: tops {numbers['objects_top_offset_mean_px']:.0f} px apart on average; "
-        f"table edges: median {numbers['table_edge_median_abs_px']:.0f} px",
-    ]
-    path = save_panels(
-        [ours["rgb"], empty, real, blend], titles, out_dir / "simpler_alignment_google_move_near.png"
+    summary = (
+        f"objects ours red, real green: tops {numbers['objects_top_offset_mean_px']:.0f} px apart on average"
     )
-    return {**numbers, "figure": str(path)}
+    return real_frame_figure(
+        "google_move_near",
+        f"ours: {task}, episode 0",
+        (ours, empty, real, MOVE_NEAR_REAL),
+        (ours["objects"], real_masks, edges),
+        summary,
+        numbers,
+        out_dir,
+    )
 
 
 def drawer(out_dir: Path) -> dict[str, Any]:

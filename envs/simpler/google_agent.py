@@ -107,12 +107,6 @@ class SimplerGoogleRobot(BaseAgent):
             action_range=f["gripper_action_range"],
             clip_margin=f["gripper_clip_margin"],
             small_action=f["small_action"],
-            # SimplerEnv plans from the sensed finger velocity. Under SAPIEN 3 / PhysX 5 a squeezing
-            # finger reports -0.3 to -0.7 rad/s while its position still rises, so every plan first
-            # backed the fingers off: the grip force was zero for half of each control step and a
-            # lifted can slid out (the expert lifted 0 of 20 lying cans). In free motion the last
-            # plan's velocity is what the sensor reads; in a squeeze it keeps closing.
-            plan_velocity=True,
         )
         return {f["control_mode"]: {"arm": arm, "gripper": gripper}}
 

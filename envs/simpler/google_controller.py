@@ -229,10 +229,15 @@ class PlannedMimicGripperController(_PlannedJointController):
             target = previous.copy()
         self._target = target
         vlim = self.config.planner_limits[0]
-        if self.config.plan_velocity and self._path is not None:
-            velocity = self._path_velocity[min(self._sim_steps, len(self._path) - 1)]
-        else:
+        # From the sensed position, but with the last plan's velocity at the end of its control step
+        # (SimplerEnv takes the sensed velocity). Under SAPIEN 3 / PhysX 5 a squeezing finger reports
+        # -0.3 to -0.7 rad/s while it still closes, so a plan from the sensed velocity first backed
+        # the fingers off: no grip force for half of each step, and a lifted can slid out (the
+        # expert lifted 0 of 20 lying cans). In free motion the two velocities agree.
+        if self._path is None:
             velocity = np.clip(self._qvel(), -vlim, vlim)
+        else:
+            velocity = self._path_velocity[min(self._sim_steps, len(self._path) - 1)]
         self._plan(self._qpos()[self._index], target, velocity)
 
     def before_simulation_step(self) -> None:
@@ -268,7 +273,4 @@ class PlannedMimicGripperControllerConfig(ControllerConfig):
     action_range: Sequence[float]  # joint change of action -1 and +1
     clip_margin: float
     small_action: float
-    #: Start each step's finger plan at the sensed position with the last plan's velocity at the end
-    #: of its control step, instead of the sensed velocity (the agent says why).
-    plan_velocity: bool = False
     controller_cls = PlannedMimicGripperController

@@ -12,7 +12,7 @@ are slow (about 0.03 rad per step at the 0.1 rad command limit), so plans avoid 
 
 Status (10 episodes per task, visual matching): the coke can horizontal, vertical and standing 10
 of 10 each, close drawer 29 of 30 (pushed shut with half-closed fingers). The can picks hold since
-the gripper plans from its last plan's velocity (``envs.simpler.google_agent``: from the sensed one
+the gripper plans from its last plan's velocity (``envs.simpler.google_controller``: from the sensed one
 the squeeze came and went with the control steps and the can slid out on the lift). Move near 7
 of 10 (the same pick). Open drawer (pinching the front plate's top edge, because SimplerEnv's
 handles have no collision shape) and the apple task are not solved yet.
