@@ -1,10 +1,9 @@
 """Speed benchmarks that print figures (never timed assertions).
 
-``python -m bench.perf env [--scene D] [--steps 300]`` prints env steps per second with both cameras,
-with cameras off, and the render cost per camera, as medians over repeats.
-``python -m bench.perf env --against calvin_env [--json FILE]`` runs our table and CALVIN's own env
-(a checkout through ``CALVIN_ENV_DIR``) side by side on the same random relative actions, both
-cameras and none, in interleaved repeats, and prints (and writes) both steps/s and their ratios.
+``python -m bench.perf env [--scene D] [--against calvin_env] [--json FILE]`` prints env steps per
+second of our table with both cameras and without, and each camera's render cost, as medians over
+repeats; ``--against calvin_env`` runs CALVIN's own env (a checkout through ``CALVIN_ENV_DIR``) side by
+side on the same random relative actions, in interleaved repeats, and adds the ratios.
 ``python -m bench.perf workers [--workers 1 2 4] [--cameras]`` prints how bench.run's throughput grows
 with the number of worker processes.
 ``python -m bench.perf simpler [--steps 20] [--image-size 224]`` prints env steps per second of the
@@ -33,30 +32,6 @@ def _median_ms(fn: Callable[[], object], n: int, repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
-def bench_env(scene: str, steps: int, static_size: int, gripper_size: int) -> dict[str, float]:
-    from envs.calvin.chains import official_chains
-    from envs.calvin.env import CalvinEnv
-
-    state = official_chains()[0].state
-    rng = np.random.default_rng(0)
-    actions = rng.uniform(-0.3, 0.3, size=(steps, 7)).astype(np.float32)
-    results: dict[str, float] = {}
-    for label, cams in (("both_cameras", ("static", "gripper")), ("no_cameras", ())):
-        env = CalvinEnv(scene=scene, cameras=cams, static_size=static_size, gripper_size=gripper_size)
-        env.reset(seed=0, options={"state": state, "task": "open_drawer"})
-        it = iter(np.tile(actions, (20, 1)))
-        results[f"{label}_ms_per_step"] = _median_ms(lambda env=env, it=it: env.step(next(it)), steps // 5)
-        if cams:
-            results["static_render_ms"] = _median_ms(lambda env=env: env.static_camera.render(env.cid), 20)
-            results["gripper_render_ms"] = _median_ms(
-                lambda env=env: env.gripper_camera.render(env.cid, env.robot.uid, env.robot.hand_link), 20
-            )
-        env.close()
-    results["both_cameras_steps_per_s"] = 1000 / results["both_cameras_ms_per_step"]
-    results["no_cameras_steps_per_s"] = 1000 / results["no_cameras_ms_per_step"]
-    return results
-
-
 def _steps_per_s(env, state: dict, actions: np.ndarray) -> float:
     """Steps/s of ``env`` playing ``actions`` from a reset to ``state`` (the reset is not timed)."""
     env.reset(seed=0, options={"state": state})
@@ -76,8 +51,8 @@ def _render_ms(env, repeats: int) -> dict[str, float]:
     return {cam: out[cam] - out["none"] for cam in ("static", "gripper")}
 
 
-def bench_against(
-    against: str,
+def bench_env(
+    against: str | None,
     scene: str,
     steps: int,
     camera_steps: int,
@@ -85,9 +60,10 @@ def bench_against(
     static_size: int,
     gripper_size: int,
 ) -> dict:
-    """Our table against backend ``against`` (``calvin_env``): steps/s with both cameras and without.
+    """Steps/s of our table with both cameras and without, and each camera's render cost; with
+    ``against`` (``calvin_env``) that backend's too, side by side, and the ratios ``ratio_<setting>``.
 
-    Both envs get the same random relative actions (uniform in [-1, 1], a new draw per repeat) from
+    Every env gets the same random relative actions (uniform in [-1, 1], a new draw per repeat) from
     the first official chain's start state; repeats alternate between the envs so that a change in
     the machine's load hits both; the figures are medians over the repeats.
     """
@@ -97,19 +73,19 @@ def bench_against(
     state = official_chains()[0].state
     sizes = {"static_size": static_size, "gripper_size": gripper_size}
     settings = {"cameras": (("static", "gripper"), camera_steps), "no_cameras": ((), steps)}
+    # CALVIN's env first: the first PyBullet client of a process is the safest home for its robot
+    backends = [against, "ours"] if against else ["ours"]
     out: dict = {
         "scene": scene,
         "against": against,
-        "static_size": static_size,
-        "gripper_size": gripper_size,
+        **sizes,
         "repeats": repeats,
         "actions": "uniform random relative actions in [-1, 1]",
         "cpu_count": os.cpu_count(),
         "load_avg_1m": os.getloadavg()[0],
     }
     for label, (cams, n) in settings.items():
-        # CALVIN's env first: the first PyBullet client of a process is the safest home for its robot
-        envs = {b: make_calvin_env(b, scene, cameras=cams, **sizes) for b in (against, "ours")}
+        envs = {b: make_calvin_env(b, scene, cameras=cams, **sizes) for b in backends}
         rates: dict[str, list[float]] = {b: [] for b in envs}
         try:
             for r in range(repeats):
@@ -121,15 +97,11 @@ def bench_against(
         finally:
             for env in envs.values():
                 env.close()
-        med = {b: statistics.median(v) for b, v in rates.items()}
-        out[label] = {
-            "steps": n,
-            "ours_steps_per_s": med["ours"],
-            f"{against}_steps_per_s": med[against],
-            "ours_repeats": rates["ours"],
-            f"{against}_repeats": rates[against],
-        }
-        out[f"ratio_{label}"] = med["ours"] / med[against]
+        out[label] = {"steps": n}
+        for b in backends:
+            out[label] |= {f"{b}_steps_per_s": statistics.median(rates[b]), f"{b}_repeats": rates[b]}
+        if against:
+            out[f"ratio_{label}"] = out[label]["ours_steps_per_s"] / out[label][f"{against}_steps_per_s"]
     return out
 
 
@@ -207,8 +179,8 @@ def _report_workers(args: argparse.Namespace) -> None:
         )
 
 
-def _report_against(args: argparse.Namespace) -> None:
-    res = bench_against(
+def _report_env(args: argparse.Namespace) -> None:
+    res = bench_env(
         args.against,
         args.scene,
         args.steps,
@@ -217,20 +189,20 @@ def _report_against(args: argparse.Namespace) -> None:
         args.static_size,
         args.gripper_size,
     )
+    backends = [args.against, "ours"] if args.against else ["ours"]
     print(
-        f"CALVIN-style env, ours against {args.against}, scene {args.scene}, random relative actions, "
-        f"medians of {args.repeats} interleaved repeats ({os.cpu_count()} CPUs, load {res['load_avg_1m']:.1f})"
+        f"CALVIN-style env, {' against '.join(reversed(backends))}, scene {args.scene}, random relative "
+        f"actions, medians of {args.repeats} interleaved repeats ({os.cpu_count()} CPUs, load "
+        f"{res['load_avg_1m']:.1f})"
     )
     for label, text in (
         ("cameras", f"both cameras {args.static_size}+{args.gripper_size} px"),
         ("no_cameras", "no cameras"),
     ):
         row = res[label]
-        print(
-            f"  {text:28s}: ours {row['ours_steps_per_s']:8.1f} steps/s   {args.against} "
-            f"{row[f'{args.against}_steps_per_s']:8.1f} steps/s   ratio {res[f'ratio_{label}']:.2f}x "
-            f"({row['steps']} steps per repeat)"
-        )
+        rates = "   ".join(f"{b} {row[f'{b}_steps_per_s']:8.1f} steps/s" for b in reversed(backends))
+        ratio = f"   ratio {res[f'ratio_{label}']:.2f}x" if args.against else ""
+        print(f"  {text:28s}: {rates}{ratio} ({row['steps']} steps per repeat)")
     renders = res["render_ms"]
     print(
         "  render ms per camera        : "
@@ -243,36 +215,12 @@ def _report_against(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
-def _report_env(args: argparse.Namespace) -> None:
-    if args.against is not None:
-        _report_against(args)
-        return
-    res = bench_env(args.scene, args.steps, args.static_size, args.gripper_size)
-    if args.json is not None:
-        from bench.rundir import write_json_atomic
-
-        write_json_atomic(args.json, {"scene": args.scene, **res})
-    print(
-        f"CALVIN-style env, scene {args.scene}, static {args.static_size}px + gripper {args.gripper_size}px "
-        "(medians of 5 repeats)"
-    )
-    print(
-        f"  both cameras : {res['both_cameras_ms_per_step']:.2f} ms/step  ({res['both_cameras_steps_per_s']:.0f} steps/s)"
-    )
-    print(
-        f"  no cameras   : {res['no_cameras_ms_per_step']:.3f} ms/step  ({res['no_cameras_steps_per_s']:.0f} steps/s)"
-    )
-    print(
-        f"  static render: {res['static_render_ms']:.2f} ms   gripper render: {res['gripper_render_ms']:.2f} ms"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
     env_p = sub.add_parser("env", help="env step and render speed of the CALVIN-style suite")
     env_p.add_argument("--scene", default="D")
-    env_p.add_argument("--steps", type=int, default=300)
+    env_p.add_argument("--steps", type=int, default=300, help="steps per repeat without cameras")
     env_p.add_argument("--static-size", type=int, default=200)
     env_p.add_argument("--gripper-size", type=int, default=84)
     env_p.add_argument(
@@ -280,10 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=["calvin_env"],
         help="also run this backend on the same actions and print both speeds and their ratio",
     )
-    env_p.add_argument(
-        "--camera-steps", type=int, default=30, help="with --against: steps per repeat with both cameras"
-    )
-    env_p.add_argument("--repeats", type=int, default=5, help="with --against: interleaved repeats")
+    env_p.add_argument("--camera-steps", type=int, default=30, help="steps per repeat with both cameras")
+    env_p.add_argument("--repeats", type=int, default=5, help="repeats (interleaved between the envs)")
     env_p.add_argument("--json", type=Path, help="also write the figures to this (new) JSON file")
     env_p.set_defaults(report=_report_env)
     wk = sub.add_parser("workers", help="bench.run throughput by number of worker processes")
