@@ -89,6 +89,32 @@ def test_images_show_the_scene():
     env.close()
 
 
+def test_static_camera_layers_match_a_whole_render():
+    """The static camera draws the fixed links once and only the moving parts each frame: over
+    steps that move the arm and switch the LED, the image equals a render of the whole scene except
+    for a few pixels where surfaces meet at equal depth, and layering leaves every colour as it was."""
+    from envs.calvin.camera import render_image
+
+    env = CalvinEnv(scene="D", cameras=(), static_size=96)
+    env.reset(seed=0, options={"state": STATE})
+    cam, rng = env.static_camera, np.random.default_rng(0)
+    env._sync_light_colours()  # what an observation does first
+    pristine = render_image(env.cid, cam.size, cam.view, cam.proj)  # before any layered frame
+    env.set_cameras(("static",))
+    obs = env.observe()
+    assert (render_image(env.cid, cam.size, cam.view, cam.proj) == pristine).all()
+    first, led = obs["rgb_static"], env.led
+    for step in range(25):
+        whole = render_image(env.cid, cam.size, cam.view, cam.proj)
+        assert (obs["rgb_static"] != whole).any(axis=-1).sum() <= 3, step
+        if step == 10:
+            env.led = 1 - env.led  # a moving part's colour change shows
+        obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+    assert env.led != led
+    assert (first != obs["rgb_static"]).any(axis=-1).sum() > 50  # the arm moved in the layered image
+    env.close()
+
+
 def test_relative_action_moves_the_target_by_the_scale():
     env = CalvinEnv(cameras=())
     obs, _ = env.reset(seed=0, options={"state": STATE})

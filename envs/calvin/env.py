@@ -22,7 +22,7 @@ import pybullet as p
 from gymnasium import spaces
 
 from envs.calvin import scene as sc
-from envs.calvin.camera import GripperCamera, StaticCamera
+from envs.calvin.camera import GripperCamera, StaticCamera, fixed_links
 from envs.calvin.robot import WORKSPACE_HIGH, WORKSPACE_LOW, Panda
 from envs.calvin.tasks import check_task, is_success
 
@@ -143,6 +143,8 @@ class CalvinEnv(gym.Env):
         self._static_names = {desk.table: "table", desk.shelf: "slider_shelf", desk.floor: "floor"}
         self._link_names = {idx: name for name, idx in self.links.items()}
         self._block_of = {uid: f"{c}_block" for c, uid in self.blocks.items()}
+        lights = [(self.desk, self.links[name]) for name in ("led", "lightbulb")]
+        self.static_camera.set_fixed(cid, fixed_links(cid, exclude=lights))
         self._built = True
 
         joints = {
