@@ -23,11 +23,9 @@ GRIPPER = g.GRIPPER_CAMERA
 CAM_POS, CAM_ORN = g.GRIPPER_CAM_OFFSET[0], p.getQuaternionFromEuler(g.GRIPPER_CAM_OFFSET[1])
 
 
-def render_image(cid: int, size: int, view, proj, *, segmentation: bool = False) -> Any:
-    """A ``size`` x ``size`` RGB image (TinyRenderer); with ``segmentation``, ``(rgb, seg)`` where
-    ``seg`` holds PyBullet's object-and-link ids per pixel."""
-    flags = p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX if segmentation else p.ER_NO_SEGMENTATION_MASK
-    _, _, rgba, _, seg = p.getCameraImage(
+def _camera_image(cid: int, size: int, view, proj, flags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rgb, depth buffer, segmentation)`` of one TinyRenderer image, ``size`` x ``size``."""
+    _, _, rgba, depth, seg = p.getCameraImage(
         size,
         size,
         viewMatrix=view,
@@ -37,7 +35,20 @@ def render_image(cid: int, size: int, view, proj, *, segmentation: bool = False)
         physicsClientId=cid,
     )
     rgb = np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3].copy()
-    return (rgb, np.asarray(seg, dtype=np.int64).reshape(size, size)) if segmentation else rgb
+    shape = (size, size)
+    return (
+        rgb,
+        np.asarray(depth, dtype=np.float32).reshape(shape),
+        np.asarray(seg, dtype=np.int64).reshape(shape),
+    )
+
+
+def render_image(cid: int, size: int, view, proj, *, segmentation: bool = False) -> Any:
+    """A ``size`` x ``size`` RGB image (TinyRenderer); with ``segmentation``, ``(rgb, seg)`` where
+    ``seg`` holds PyBullet's object-and-link ids per pixel."""
+    flags = p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX if segmentation else p.ER_NO_SEGMENTATION_MASK
+    rgb, _, seg = _camera_image(cid, size, view, proj, flags)
+    return (rgb, seg) if segmentation else rgb
 
 
 Link = tuple[int, int]  # (body unique id, link index; -1 the base)
@@ -85,17 +96,8 @@ def _hidden(cid: int, colours: dict[Link, list[tuple]]):
 
 
 def _colour_and_depth(cid: int, size: int, view, proj) -> tuple[np.ndarray, np.ndarray]:
-    _, _, rgba, depth, _ = p.getCameraImage(
-        size,
-        size,
-        viewMatrix=view,
-        projectionMatrix=proj,
-        renderer=p.ER_TINY_RENDERER,
-        flags=p.ER_NO_SEGMENTATION_MASK,
-        physicsClientId=cid,
-    )
-    rgb = np.asarray(rgba, dtype=np.uint8).reshape(size, size, 4)[:, :, :3]
-    return rgb, np.asarray(depth, dtype=np.float32).reshape(size, size)
+    rgb, depth, _ = _camera_image(cid, size, view, proj, p.ER_NO_SEGMENTATION_MASK)
+    return rgb, depth
 
 
 class StaticCamera:
