@@ -170,6 +170,28 @@ def test_a_symbolic_reset_is_what_calvins_oracle_reads(env):
     assert completed_tasks(mine, env.scene_info()) == judged  # our oracle on the converted infos agrees
 
 
+@needs_checkout
+def test_blocks_are_placed_and_reported_by_colour_in_every_scene():
+    """Scene A lists its blocks pink, blue, red: the red block of the symbolic state still goes to the
+    shelf, and scene_obs lists red, blue, pink, as on our table."""
+    e = make_calvin_env("calvin_env", "A", cameras=(), calvin_env_dir=str(ROOT))
+    try:
+        assert [o.name for o in e.env.scene.movable_objects] == ["block_pink", "block_blue", "block_red"]
+        obs, _ = e.reset(seed=0, options={"state": STATE})
+        assert e.scene_info()["blocks"]["red"]["contacts"] == {"slider_shelf"}
+        for k, colour in enumerate(("red", "blue", "pink")):
+            uid = next(o.uid for o in e.env.scene.movable_objects if o.name == f"block_{colour}")
+            pos, _ = p.getBasePositionAndOrientation(uid, physicsClientId=e.env.cid)
+            np.testing.assert_allclose(obs["scene_obs"][6 + 6 * k : 9 + 6 * k], pos, atol=1e-5)
+        given = obs["scene_obs"].copy()
+        given[6:9] += (0.05, 0.0, 0.0)  # the red block, moved
+        moved, _ = e.reset(seed=0, options={"robot_obs": obs["robot_obs"], "scene_obs": given})
+        np.testing.assert_allclose(moved["scene_obs"][6:8], given[6:8], atol=5e-3)
+        np.testing.assert_allclose(moved["scene_obs"][12:24], obs["scene_obs"][12:24], atol=5e-3)
+    finally:
+        e.close()
+
+
 def _set_joint(env, joint: str, value: float) -> None:
     table = env.calvin_info()["scene_info"]["fixed_objects"]["table"]["uid"]
     index = next(d.joint_index for d in env.env.scene.doors + env.env.scene.switches if d.name == joint)

@@ -15,6 +15,11 @@ ones as (position, Euler angles, gripper); the gripper is +1 when its value is >
 states instead (for matched-state comparisons). Every reset reloads CALVIN's scene
 (``PlayTableSimEnv.load``) first and sets the gripper action to ``robot_obs[14]`` (CALVIN's robot
 keeps its last one), so an episode does not depend on the ones the env ran before.
+
+``scene_obs`` lists the blocks red, blue, pink as our table's does, in and out: CALVIN's scenes list
+them in their ``movable_objects`` order (A: pink, blue, red; B and D: red, blue, pink; C: blue, red, pink), and CALVIN's
+evaluation start, written for D, places blocks by that index, so on A-C it would put the pink block
+where the symbolic state says red. Here every scene places and reports blocks by colour.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from gymnasium import spaces
 from envs.calvin.chains import initial_states
 from envs.calvin.official.checkout import COMMIT, check_scene, find_checkout, import_module
 from envs.calvin.official.info import from_calvin_info
+from envs.calvin.official.objects import COLOURS, calvin_block_name
 from envs.calvin.official.oracle import calvin_tasks
 from envs.calvin.official.reset import ROBOT_OBS, calvin_start
 from envs.calvin.robot import WORKSPACE_HIGH, WORKSPACE_LOW
@@ -107,6 +113,9 @@ class CalvinOfficialEnv(gym.Env):
         self.render_mode = render_mode
         self.sizes = {"static": static_size, "gripper": gripper_size}
         self.env = build_play_table(root, scene, static_size, gripper_size)
+        names = [calvin_block_name(o.name) for o in self.env.scene.movable_objects]
+        #: CALVIN's index of each block in our order (red, blue, pink): its scenes list them differently
+        self._block_index = [names.index(f"{colour}_block") for colour in COLOURS]
         self.oracle = calvin_tasks(root)
         self._cameras = {cam.name: cam for cam in self.env.cameras}
         self.set_cameras(cameras)
@@ -147,8 +156,18 @@ class CalvinOfficialEnv(gym.Env):
     def _obs(self, calvin_obs: dict) -> dict[str, np.ndarray]:
         obs = {k: np.asarray(v, dtype=np.uint8) for k, v in calvin_obs["rgb_obs"].items()}
         obs["robot_obs"] = np.asarray(calvin_obs["robot_obs"], dtype=np.float32)
-        obs["scene_obs"] = np.asarray(calvin_obs["scene_obs"], dtype=np.float32)
+        obs["scene_obs"] = self._blocks_by_colour(calvin_obs["scene_obs"], to_calvin=False)
         return obs
+
+    def _blocks_by_colour(self, scene_obs: Any, to_calvin: bool) -> np.ndarray:
+        """``scene_obs`` with its three block poses reordered from ours (red, blue, pink) to CALVIN's
+        scene's order (``to_calvin``) or back; the parts' six entries stay."""
+        source = np.asarray(scene_obs, dtype=np.float64)
+        out = source.copy()
+        for k, i in enumerate(self._block_index):
+            ours, theirs = slice(6 + 6 * k, 12 + 6 * k), slice(6 + 6 * i, 12 + 6 * i)
+            out[theirs if to_calvin else ours] = source[ours if to_calvin else theirs]
+        return out.astype(np.float64 if to_calvin else np.float32)
 
     def observe(self) -> dict[str, np.ndarray]:
         """The observation of the current state (with the cameras now chosen)."""
@@ -187,7 +206,7 @@ class CalvinOfficialEnv(gym.Env):
         self.env.load()  # a fresh scene: PyBullet's contact caches would carry the last episode over
         # CALVIN's robot reset keeps its last gripper action (robot_obs[14]); take the given one
         self.env.robot.gripper_action = 1 if robot_obs[14] > 0 else -1
-        obs = self.env.reset(robot_obs=robot_obs, scene_obs=scene_obs)
+        obs = self.env.reset(robot_obs=robot_obs, scene_obs=self._blocks_by_colour(scene_obs, to_calvin=True))
         self._reset_done = True
         self._absolute_target = self._robot_target()
         self._task = None

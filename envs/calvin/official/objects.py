@@ -74,7 +74,7 @@ def calvin_segments(calvin: Any) -> Segments:
     out[(table, -1)] = "desk"
     blocks = {o.uid for o in env.scene.movable_objects}
     for o in env.scene.movable_objects:
-        out[(o.uid, -1)] = _calvin_block_name(o.name)
+        out[(o.uid, -1)] = calvin_block_name(o.name)
     robot = env.robot.robot_uid
     for link in _all_links(robot, cid):
         out[(robot, link)] = "robot"
@@ -89,7 +89,7 @@ def calvin_segments(calvin: Any) -> Segments:
     return out
 
 
-def _calvin_block_name(name: str) -> str:
+def calvin_block_name(name: str) -> str:
     colour = name.removeprefix("block_")
     if colour not in COLOURS:
         raise ValueError(
@@ -127,21 +127,11 @@ def unmapped_bodies(segments: Segments, cid: int) -> list[int]:
 
 
 # --- matching the state ----------------------------------------------------------------------------
-def calvin_scene_obs_by_colour(calvin: Any, scene_obs: np.ndarray) -> np.ndarray:
-    """CALVIN's ``scene_obs`` with its blocks in our order (red, blue, pink)."""
-    out = np.asarray(scene_obs, dtype=np.float64)[:6].tolist()
-    order = [_calvin_block_name(o.name) for o in calvin.env.scene.movable_objects]
-    for colour in COLOURS:
-        i = order.index(f"{colour}_block")
-        out.extend(np.asarray(scene_obs, dtype=np.float64)[6 + 6 * i : 12 + 6 * i])
-    return np.array(out)
-
-
 def match_state(calvin: Any, ours: Any, state: dict, seed: int = 0) -> float:
     """Reset CALVIN's env to the evaluation start of ``state``, put ours in the same configuration.
 
-    Returns the largest absolute difference between the two envs' ``scene_obs`` afterwards
-    (block order matched), a check that they agree.
+    Returns the largest absolute difference between the two envs' ``scene_obs`` afterwards (both
+    list the blocks red, blue, pink), a check that they agree.
     """
     calvin.reset(options={"state": state})
     ours.reset(seed=seed, options={"state": state})
@@ -153,7 +143,7 @@ def match_state(calvin: Any, ours: Any, state: dict, seed: int = 0) -> float:
             p.resetJointState(ours.desk, ours.links[CALVIN_JOINTS[name]], q, physicsClientId=cid)
     for o in calvin.env.scene.movable_objects:
         pos, orn = p.getBasePositionAndOrientation(o.uid, physicsClientId=ccid)
-        colour = _calvin_block_name(o.name).removesuffix("_block")
+        colour = calvin_block_name(o.name).removesuffix("_block")
         p.resetBasePositionAndOrientation(ours.blocks[colour], pos, orn, physicsClientId=cid)
         p.resetBaseVelocity(ours.blocks[colour], (0, 0, 0), (0, 0, 0), physicsClientId=cid)
     robot, our_robot = calvin.env.robot.robot_uid, ours.robot.uid
@@ -169,8 +159,7 @@ def match_state(calvin: Any, ours: Any, state: dict, seed: int = 0) -> float:
     ours.led = int(round(float(calvin_obs["scene_obs"][5])))
     ours.refresh_state()  # the env reads its parts once per control step; the matched ones now
     mine = ours.scene_obs().astype(np.float64)
-    theirs_obs = calvin_scene_obs_by_colour(calvin, calvin_obs["scene_obs"])
-    diff = np.abs(mine - theirs_obs)
+    diff = np.abs(mine - np.asarray(calvin_obs["scene_obs"], dtype=np.float64))
     for k in range(6, 24, 6):  # Euler angles: compare modulo 2 pi
         diff[k + 3 : k + 6] = np.abs((diff[k + 3 : k + 6] + np.pi) % (2 * np.pi) - np.pi)
     return float(diff.max())
@@ -229,7 +218,7 @@ def part_positions(calvin: Any, ours: Any) -> dict[str, tuple[np.ndarray, np.nda
                 _aabb_centre(ours.desk, ours.links[mine], cid),
             )
     for o in calvin.env.scene.movable_objects:
-        name = _calvin_block_name(o.name)
+        name = calvin_block_name(o.name)
         out[name] = (
             _aabb_centre(o.uid, -1, ccid),
             _aabb_centre(ours.blocks[name.removesuffix("_block")], -1, cid),
