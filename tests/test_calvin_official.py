@@ -59,6 +59,16 @@ def test_symbolic_start_has_calvins_numbers():
     assert calvin_reset.calvin_start(on)[1][:6].tolist() == [0.28, 0.22, 0, 0.088, 1, 1]
 
 
+def test_symbolic_start_of_d_is_calvins_and_other_scenes_move_the_shelf_spots():
+    d = calvin_reset.calvin_start(STATE)
+    np.testing.assert_array_equal(d[1], calvin_reset.calvin_start(STATE, "D")[1])
+    np.testing.assert_array_equal(calvin_reset.calvin_start(STATE, "A")[1], d[1])  # A's shelf is D's
+    b = calvin_reset.calvin_start(STATE, "B")[1]
+    np.testing.assert_allclose(b[6:9] - d[1][6:9], [0.18, 0, 0], atol=1e-9)  # red on slider_left
+    c_left = calvin_reset.calvin_start(dict(STATE, slider="left"), "C")[1]
+    assert c_left[0] == pytest.approx(0.24)  # C's slider travel
+
+
 def test_symbolic_start_depends_on_the_state_only():
     a = calvin_reset.calvin_start(STATE)[1]
     reordered = dict(reversed(list(STATE.items())))  # the hash reads CALVIN's key order
@@ -171,12 +181,15 @@ def test_a_symbolic_reset_is_what_calvins_oracle_reads(env):
 
 
 @needs_checkout
-def test_blocks_are_placed_and_reported_by_colour_in_every_scene():
+@pytest.mark.parametrize("scene", ["A", "B"])
+def test_blocks_are_placed_and_reported_by_colour_in_every_scene(scene):
     """Scene A lists its blocks pink, blue, red: the red block of the symbolic state still goes to the
-    shelf, and scene_obs lists red, blue, pink, as on our table."""
-    e = make_calvin_env("calvin_env", "A", cameras=(), calvin_env_dir=str(ROOT))
+    shelf, and scene_obs lists red, blue, pink, as on our table; in B the shelf stands 0.18 m to the
+    right and the slider spots move with it (CALVIN's D-only start would put the block in the cabinet)."""
+    e = make_calvin_env("calvin_env", scene, cameras=(), calvin_env_dir=str(ROOT))
     try:
-        assert [o.name for o in e.env.scene.movable_objects] == ["block_pink", "block_blue", "block_red"]
+        if scene == "A":
+            assert [o.name for o in e.env.scene.movable_objects] == ["block_pink", "block_blue", "block_red"]
         obs, _ = e.reset(seed=0, options={"state": STATE})
         assert e.scene_info()["blocks"]["red"]["contacts"] == {"slider_shelf"}
         for k, colour in enumerate(("red", "blue", "pink")):

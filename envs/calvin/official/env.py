@@ -201,7 +201,7 @@ class CalvinOfficialEnv(gym.Env):
             if state is None:
                 states = initial_states()
                 state = states[int(self.np_random.integers(len(states)))]
-            robot_obs, scene_obs = calvin_start(state)
+            robot_obs, scene_obs = calvin_start(state, self.scene_name)
             self.symbolic_state = dict(state)
         self.env.load()  # a fresh scene: PyBullet's contact caches would carry the last episode over
         # CALVIN's robot reset keeps its last gripper action (robot_obs[14]); take the given one

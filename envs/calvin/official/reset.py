@@ -6,6 +6,11 @@ gripper open; slider 0.28 when left, drawer 0.22 when open, switch 0.088 when th
 at fixed slider or table spots, the two table spots shuffled and the block yaws drawn with NumPy's
 legacy global generator seeded by the 32-bit FNV-1 hash (initial value 0, as ``pyhash.fnv1_32()``)
 of the UTF-16-LE text of ``str(state.values())``. This module reimplements it from those numbers.
+
+CALVIN wrote that function for scene D. In B and C, where the shelf sits 0.18 m to the right, its
+slider spots would put blocks inside the cabinet (and B's button stands on D's second table spot),
+and C's slider cannot reach 0.28; so for a scene other than D the spots move as our table's do
+(:mod:`envs.calvin.geometry`) and "left" is the scene's ``slider_left_state``. Scene D is CALVIN's exactly.
 """
 
 from __future__ import annotations
@@ -82,17 +87,35 @@ def state_seed(state: Mapping[str, Any]) -> int:
     return fnv1_32(str(_checked(state).values()).encode("utf-16-le"))
 
 
-def calvin_start(state: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """``(robot_obs (15,), scene_obs (24,))`` of CALVIN's evaluation start for a symbolic state."""
+def _scene_spots(scene: str) -> tuple[dict[str, np.ndarray], list[np.ndarray], float]:
+    """Slider spots, table spots and the "left" slider value of ``scene`` (CALVIN's own for D)."""
+    from envs.calvin import geometry as g
+
+    cfg, d = g.GEOMETRY[scene], g.GEOMETRY["D"]
+
+    def moved(spot: np.ndarray, xy: tuple[float, float], xy_d: tuple[float, float]) -> np.ndarray:
+        return spot + np.array([xy[0] - xy_d[0], xy[1] - xy_d[1], 0.0])
+
+    slider = {k: moved(v, cfg.slider_spots[k], d.slider_spots[k]) for k, v in SLIDER_SPOTS.items()}
+    table = [
+        moved(v, xy, xy_d) for v, xy, xy_d in zip(TABLE_SPOTS, cfg.table_spots, d.table_spots, strict=True)
+    ]
+    return slider, table, SLIDER_LEFT if scene == "D" else cfg.slider_left_state
+
+
+def calvin_start(state: Mapping[str, Any], scene: str = "D") -> tuple[np.ndarray, np.ndarray]:
+    """``(robot_obs (15,), scene_obs (24,))`` of CALVIN's evaluation start for a symbolic state in
+    ``scene`` (blocks red, blue, pink)."""
     s = _checked(state)
+    slider_spots, table_spots, slider_left = _scene_spots(scene)
     rng = np.random.RandomState(state_seed(s))
-    table = [spot.copy() for spot in TABLE_SPOTS]
+    table = [spot.copy() for spot in table_spots]
     rng.shuffle(table)
-    scene = np.zeros(24)
-    scene[0] = SLIDER_LEFT if s["slider"] == "left" else 0.0
-    scene[1] = DRAWER_OPEN if s["drawer"] == "open" else 0.0
-    scene[3] = SWITCH_ON if s["lightbulb"] == 1 else 0.0
-    scene[4], scene[5] = s["lightbulb"], s["led"]
+    scene_obs = np.zeros(24)
+    scene_obs[0] = slider_left if s["slider"] == "left" else 0.0
+    scene_obs[1] = DRAWER_OPEN if s["drawer"] == "open" else 0.0
+    scene_obs[3] = SWITCH_ON if s["lightbulb"] == 1 else 0.0
+    scene_obs[4], scene_obs[5] = s["lightbulb"], s["led"]
     # which table spot each block takes when it is on the table (CALVIN's rule, including its asymmetry)
     on_table = {
         "red": table[0],
@@ -101,6 +124,6 @@ def calvin_start(state: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     }
     for i, color in enumerate(("red", "blue", "pink")):
         place = s[f"{color}_block"]
-        scene[6 + 6 * i : 9 + 6 * i] = SLIDER_SPOTS[place] if place in SLIDER_SPOTS else on_table[color]
-        scene[11 + 6 * i] = rng.uniform(*BLOCK_YAW_RANGE)
-    return ROBOT_OBS.copy(), scene
+        scene_obs[6 + 6 * i : 9 + 6 * i] = slider_spots[place] if place in slider_spots else on_table[color]
+        scene_obs[11 + 6 * i] = rng.uniform(*BLOCK_YAW_RANGE)
+    return ROBOT_OBS.copy(), scene_obs
