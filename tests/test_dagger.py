@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import trainer.collect
 import trainer.train
 from tests.test_collect import OBS_KEYS, labels_from, replay_expert
 from tests.trainer_helpers import TINY, make_tiny_data
@@ -161,6 +162,33 @@ def test_extra_data_is_trained_on_in_every_round_and_is_a_setting(expert_and_ini
     assert f"extra_data: ours [], stored [{json.dumps(str(earlier.resolve()))}]" in capsys.readouterr().err
     assert dagger_main(["--extra-data", str(tmp_path / "nope"), *_argv(data, init, tmp_path / "new")]) == 2
     assert f"--extra-data {tmp_path / 'nope'}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_env_reaches_the_roll_outs_and_is_a_setting(expert_and_init, tmp_path, monkeypatch, capsys):
+    """--env picks the roll-outs' play table (trainer.collect --env); a run started without it resumes
+    as ``ours``; CALVIN's env without a checkout is one line before anything is written."""
+    data, init = expert_and_init
+    seen = []
+    real_collect = trainer.collect.collect
+
+    def recording(cargs):
+        seen.append(cargs.env)
+        return real_collect(cargs)
+
+    monkeypatch.setattr("trainer.collect.collect", recording)
+    out = tmp_path / "dagger"
+    assert dagger_main(["--env", "ours", *_argv(data, init, out)]) == 0
+    assert seen == ["ours"] and json.loads((out / "dagger.json").read_text())["settings"]["env"] == "ours"
+    state = json.loads((out / "dagger.json").read_text())
+    del state["settings"]["env"]  # as a run from before --env left it
+    (out / "dagger.json").write_text(json.dumps(state))
+    assert dagger_main([*_argv(data, init, out)]) == 0  # resumes: nothing left to do
+    monkeypatch.setenv("CALVIN_ENV_DIR", str(tmp_path / "no_checkout"))
+    capsys.readouterr()
+    assert dagger_main(["--env", "calvin_env", *_argv(data, init, tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--env calvin_env" in err and "git clone" in err
     assert not (tmp_path / "new").exists()
 
 

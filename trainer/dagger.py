@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.calvin.backends import BACKENDS
 from trainer.collect import _arg, dataclass_parser
 
 FORMAT = "robovlm-bench/dagger"
@@ -68,6 +69,11 @@ class DaggerArgs:
     episodes: int = _arg(50, "episodes stored per round (solved tasks only)")
     beta: float = _arg(0.5, "round 0's probability that a step executes the expert's action")
     beta_decay: float = _arg(0.5, "round r uses beta * beta_decay ** r")
+    env: str = _arg(
+        "ours",
+        "play table backend of the roll-outs: ours, or calvin_env (CALVIN's own env, via CALVIN_ENV_DIR)",
+        choices=BACKENDS,
+    )
     scenes: list[str] = field(
         default_factory=lambda: ["A", "B", "C"],
         metadata={"help": "scenes to roll out in, round robin", "nargs": "+"},
@@ -164,6 +170,7 @@ def open_state(out: Path, ours: dict[str, Any]) -> dict[str, Any]:
             f"expected {FORMAT!r} version {VERSION}"
         )
     state.setdefault("settings", {}).setdefault("extra_data", [])  # runs started before --extra-data
+    state["settings"].setdefault("env", "ours")  # and before --env
     diffs = _differences(ours, state["settings"])
     if diffs:
         raise RunFolderError(
@@ -296,6 +303,7 @@ def _dagger_locked(args: DaggerArgs, raw: dict[str, Any], out: Path, state: dict
             static, gripper = camera_sizes(policy, args.data)
             cargs = CollectArgs(
                 out=str(data),
+                env=args.env,
                 scenes=list(args.scenes),
                 episodes=args.episodes,
                 workers=args.workers,
@@ -359,6 +367,14 @@ def check_args(args: DaggerArgs) -> None:
             )
     if args.max_attempts < 0:
         raise ValueError(f"--max-attempts must be >= 0 (0 = 10 x --episodes), got {args.max_attempts}")
+    from envs.calvin.backends import check_backend
+    from envs.calvin.official.checkout import CalvinEnvUnavailable
+
+    for scene in args.scenes:
+        try:
+            check_backend(args.env, scene)  # a missing checkout: one line, before anything is written
+        except CalvinEnvUnavailable as exc:
+            raise ValueError(f"--env {args.env}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
