@@ -475,3 +475,46 @@ def test_expert_moves_near(scenes, episode: int) -> None:
     episode 7's bottle was put down off the table's edge."""
     info = _expert_episode(scenes("move_near"), "move_near", episode)
     assert info["success"]
+
+
+# --- open drawer ------------------------------------------------------------------------------------
+def test_open_drawer_expert_tilts_in_place_then_hooks_behind_the_plate() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import (
+        HOOK_TILT_RAD,
+        HOOK_Z,
+        PLATE_TOP,
+        PLATE_X,
+        PUSH_CLOSING,
+        GoogleRobotScript,
+        turn_about_wrist,
+    )
+
+    script = GoogleRobotScript("open_drawer_middle", 0, ())
+    hand = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])
+    robot = np.zeros(16, dtype=np.float32)
+    robot[:3], robot[3:7], robot[14] = [0.2, 0.0, 1.0], _quat_wxyz(hand), -1.08
+    cabinet = [-0.295, 0.0, 0.017, 1.0, 0.0, 0.0, 0.0]
+    obs = {"robot_obs": robot, "scene_obs": np.array([*cabinet, 0.0, 0.0, 0.0], dtype=np.float32)}
+    first = script.act(obs)
+    # Half-closed fingers (fully closed ones press on each other and turn the hand) ...
+    assert first[6] == pytest.approx(PUSH_CLOSING)
+    # ... and the tilt first, in place, about the wrist's axis (forward: it bends the wrist back).
+    np.testing.assert_allclose(first[:3], 0.0, atol=1e-6)
+    goal = script.goal[1]
+    expected = turn_about_wrist(hand, -1.08, -HOOK_TILT_RAD)
+    assert (goal * expected.inv()).magnitude() < 1e-6
+    assert goal.apply([0, 0, 1])[0] < hand.apply([0, 0, 1])[0] - 0.3  # the approach leans into the cabinet
+    # The hook: the TCP over the plate's middle, 5 cm below its top edge (the tilted rear finger
+    # about 3 cm higher, behind the plate and above the inner front wall's top at z 0.03).
+    assert -0.07 < HOOK_Z <= PLATE_TOP - 0.05
+    hook = script.phases[3].target(parse_state(obs))[0]
+    np.testing.assert_allclose(hook, [-0.295 + PLATE_X, 0.0, 0.017 + 0.423 + HOOK_Z], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,episode", [("open_drawer_top", 0), ("open_drawer_bottom", 8)])
+def test_expert_opens_the_drawer(scenes, task: str, episode: int) -> None:
+    info = _expert_episode(scenes(task), task, episode)
+    assert info["success"] and info["drawer_q"] >= 0.15, info["drawer_q"]

@@ -15,8 +15,10 @@ of 10 each, close drawer 29 of 30 (pushed shut with half-closed fingers). The ca
 the gripper plans from its last plan's velocity (``envs.simpler.google_controller``: from the sensed one
 the squeeze came and went with the control steps and the can slid out on the lift). Move near 9
 of 10 (the same pick, a 5 cm lift, the hand held while the fingers close and turned to spare the
-wrist on the carry, the source put where the rule holds with margins: :func:`near_spot`). Open drawer (pinching the front plate's top edge, because SimplerEnv's
-handles have no collision shape) and the apple task are not solved yet.
+wrist on the carry, the source put where the rule holds with margins: :func:`near_spot`). Open
+drawer top 9, middle 10 and bottom 10 of 10 (the tilted hand hooks the half-closed fingers behind
+the front plate, because SimplerEnv's handles have no collision shape). The apple task is not
+solved yet.
 """
 
 from __future__ import annotations
@@ -52,8 +54,15 @@ GRASP_BELOW_COM_M = {"standing": 0.035, "lying": 0.025}
 PLATE_X, PLATE_TOP = 0.305, 0.07
 HANDLE_X = 0.3425
 DRAWER_Z = {"top": 0.668, "middle": 0.423, "bottom": 0.178}
-#: The TCP 4 cm below the plate's top edge: the closing fingertips reach 1 to 4.5 cm up from it.
-PINCH_Z = PLATE_TOP - 0.04
+#: Open drawer: the TCP passes HOOK_ABOVE_M over the plate's top edge, then drops to HOOK_Z over
+#: the plate's middle. The rear finger (about 3 cm above the TCP in the tilted hand) is then behind
+#: the plate (its back face at x 0.2975) and above the drawer's inner front wall (collision box x
+#: 0.275 to 0.295, up to z 0.03). The front
+#: finger is in front of the plate. The hand is tilted forward by HOOK_TILT_RAD (45 degrees from
+#: vertical in all): the finger links and the hand's body stay in front of the cabinet.
+HOOK_ABOVE_M = 0.015
+HOOK_X, HOOK_Z = PLATE_X, PLATE_TOP - 0.05
+HOOK_TILT_RAD = 0.5
 #: Where the TCP pushes to, beyond the handle of the closed drawer: the closed fingers reach 3.5 cm
 #: forward of it, and 1.5 cm more presses the drawer against its stop.
 PUSH_REACH = 0.035 - 0.015
@@ -98,6 +107,15 @@ def _turn_about_approach(rot: Rotation, along: np.ndarray) -> Rotation:
     return rot * Rotation.from_euler("z", turn)
 
 
+def turn_about_wrist(rot: Rotation, gripper_joint: float, turn: float) -> Rotation:
+    """``rot`` turned by ``turn`` about the wrist joint's axis: the hand's closing axis (y) turned by
+    minus the last joint (``joint_gripper``, which turns the hand about its approach axis) about the
+    approach axis. A negative turn tilts the approach forward (the hand's body towards the robot)
+    and bends the wrist back."""
+    axis = rot.apply(Rotation.from_euler("z", -gripper_joint).apply([0.0, 1.0, 0.0]))
+    return Rotation.from_rotvec(turn * axis) * rot
+
+
 def wrist_relief(rot: Rotation, wrist: float, gripper_joint: float) -> Rotation:
     """``rot`` turned about the wrist joint's axis so that the wrist bends back towards WRIST_EASY_RAD.
 
@@ -106,9 +124,8 @@ def wrist_relief(rot: Rotation, wrist: float, gripper_joint: float) -> Rotation:
     turn of the hand by -a about it bends the wrist back by about 1.4 a (the IK spreads the
     rest over the arm). The hand is turned back by at most WRIST_RELIEF_MAX_RAD.
     """
-    axis = rot.apply(Rotation.from_euler("z", -gripper_joint).apply([0.0, 1.0, 0.0]))
     turn = float(np.clip((wrist - WRIST_EASY_RAD) / 1.4, 0.0, WRIST_RELIEF_MAX_RAD))
-    return Rotation.from_rotvec(-turn * axis) * rot
+    return turn_about_wrist(rot, gripper_joint, -turn)
 
 
 def footprint_extent(rot: Rotation, size: np.ndarray, along: np.ndarray) -> float:
@@ -279,15 +296,27 @@ class GoogleRobotScript(PhasedScript):
         return pos + rot.apply(np.asarray(local, dtype=float) + [q, 0.0, DRAWER_Z[level]])
 
     def _open_drawer(self, level: str, pull: float) -> list[Phase]:
-        """Pinch the top edge of the drawer's front plate from above and pull the drawer out.
+        """Hook the half-closed fingers behind the drawer's front plate and pull the drawer out.
 
-        SimplerEnv's drawer handles are drawn but have no collision shape, so the plate is what the
-        fingers can hold: in the start orientation they close along the cabinet's x, one finger in
-        front of the plate and one behind it.
+        SimplerEnv's drawer handles are drawn but have no collision shape, so the front plate is what
+        the hand can pull. Above each plate there is a 10.5 cm slot under the cabinet's top or the
+        drawer above (both flush with the plate's front). From above, the open fingers (22 cm apart)
+        ran into it; in the start orientation even half-closed fingers reach 10 cm above the TCP.
+        So the hand first tilts forward about the wrist's axis by HOOK_TILT_RAD, in place (turning
+        while moving far drove the wrist into its limit). The fingers close to PUSH_CLOSING (fully
+        closed they press on each other and turn the hand), pass over the plate's top edge from the
+        front and drop behind it, the rear finger above the drawer's inner front wall. Then the hand
+        pulls the drawer out.
         """
+        hook: dict[str, Rotation] = {}
 
-        def at(z: float) -> Callable[[State], tuple[np.ndarray, Rotation]]:
-            return lambda s: (self._drawer_point(s, level, [PLATE_X, 0.0, z]), self.start.rot)
+        def rot(s: State) -> Rotation:
+            if not hook:
+                hook["rot"] = turn_about_wrist(self.start.rot, self.arm[6], -HOOK_TILT_RAD)
+            return hook["rot"]
+
+        def at(x: float, z: float) -> Callable[[State], tuple[np.ndarray, Rotation]]:
+            return lambda s: (self._drawer_point(s, level, [x, 0.0, z]), rot(s))
 
         grip: dict[str, tuple[np.ndarray, Rotation]] = {}
 
@@ -297,11 +326,12 @@ class GoogleRobotScript(PhasedScript):
             return grip["goal"]
 
         return [
-            Phase(at(PINCH_Z + 0.1), False, tol=0.015, max_steps=30),
-            Phase(at(PINCH_Z), False, tol=0.008, max_steps=14),
-            Phase(None, True, wait=5),
-            Phase(out, True, tol=0.02, max_steps=20),
-            Phase(None, False, wait=3),
+            # The tilt first, in place: turning while moving far drove the wrist into its limit.
+            Phase(lambda s: (self.start.tcp, rot(s)), True, wait=10, tol=0.02, max_steps=14),
+            Phase(at(PLATE_X + 0.1, PLATE_TOP + HOOK_ABOVE_M), True, tol=0.015, max_steps=35),
+            Phase(at(HOOK_X, PLATE_TOP + HOOK_ABOVE_M), True, tol=0.012, max_steps=12),
+            Phase(at(HOOK_X, HOOK_Z), True, tol=0.01, max_steps=10),
+            Phase(out, True, tol=0.02, max_steps=40),
         ]
 
     def _close_drawer(self, level: str) -> list[Phase]:
@@ -352,7 +382,9 @@ class GoogleRobotScript(PhasedScript):
             action[3:6] = self.base.inv().apply(_clip_norm((goal_r * s.rot.inv()).as_rotvec(), STEP_RAD))
         # The gripper is relative: send the change to the wanted closing once, then 0 (keep).
         wanted = (
-            self.push_closing if phase.closed and self.layout.kind == "close_drawer" else float(phase.closed)
+            self.push_closing
+            if phase.closed and self.layout.kind in ("close_drawer", "open_drawer")
+            else float(phase.closed)
         )
         change = wanted - self.closedness
         action[6] = 0.0 if abs(change) < 1e-6 else float(np.clip(change, -1.0, 1.0))
