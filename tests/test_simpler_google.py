@@ -380,3 +380,141 @@ def test_expert_lifts_the_lying_can(scenes, task: str, episode: int) -> None:
     velocity the expert lifted none of 20 lying cans)."""
     info = _expert_episode(scenes(task), task, episode)
     assert info["success"]
+
+
+# --- move near: where the expert puts the source ----------------------------------------------------
+#: Bounding-box sizes (SimplerEnv's ``info_pick_custom_baked_tex_v1.json`` bboxes at scale 1) of
+#: episode 0-11's triplet, so that these tests need no assets.
+_MN_SIZES = {
+    "blue_plastic_bottle": np.array([0.06, 0.203, 0.06]),
+    "baked_opened_pepsi_can_v2": np.array([0.066, 0.123, 0.066]),
+    "orange": np.array([0.07, 0.07, 0.068]),
+}
+
+
+def _move_near_state(episode: int):
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.simpler_scripts import State
+
+    layout = episode_layout("move_near", episode)
+    objects = {}
+    for name, xy, q in zip(layout.models, layout.xys, layout.quats, strict=True):
+        objects[name] = (np.array([*xy, 0.93]), Rotation.from_quat([q[1], q[2], q[3], q[0]]))
+    hand = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])
+    state = State(np.array([-0.07, 0.47, 1.04]), hand, 0.0, objects, None, np.zeros(3))
+    src, tgt = layout.models[layout.source], layout.models[layout.target]
+    return state, src, tgt, [n for n in layout.models if n not in (src, tgt)]
+
+
+@pytest.mark.parametrize("episode", range(12))
+def test_move_near_spot_satisfies_the_rule_with_margins(episode: int) -> None:
+    """The spot is within the rule's reach (half diagonals of the *turned* boxes: the standing bottle's
+    long axis is vertical), clear of the target, farther from the others, and on the table."""
+    from envs.simpler.google_scene import TABLE_XY
+    from policies.expert.google_scripts import (
+        CLOSEST_SLACK_M,
+        NEAR_SLACK_M,
+        TABLE_EDGE_M,
+        footprint_extent,
+        near_spot,
+        rule_half_diagonal,
+    )
+
+    s, src, tgt, others = _move_near_state(episode)
+    t = task_reference("move_near")
+    spot = near_spot(s, src, tgt, others, _MN_SIZES, s.objects[src][0][:2])
+    d = float(np.linalg.norm(spot - s.objects[tgt][0][:2]))
+    reach = rule_half_diagonal(s.objects[src][1], _MN_SIZES[src])
+    reach += rule_half_diagonal(s.objects[tgt][1], _MN_SIZES[tgt]) + t["near_margin_m"]
+    assert d <= reach - NEAR_SLACK_M + 1e-9, (d, reach)
+    u = (spot - s.objects[tgt][0][:2]) / d
+    touch = footprint_extent(s.objects[src][1], _MN_SIZES[src], u)
+    assert d > touch + footprint_extent(s.objects[tgt][1], _MN_SIZES[tgt], u)  # no overlap
+    for o in others:
+        assert np.linalg.norm(spot - s.objects[o][0][:2]) > d + t["closest_margin_m"] + CLOSEST_SLACK_M
+    (x0, x1), (y0, y1) = TABLE_XY
+    ex = footprint_extent(s.objects[src][1], _MN_SIZES[src], np.array([1.0, 0.0])) + TABLE_EDGE_M
+    assert x0 + ex < spot[0] < x1 - ex and y0 < spot[1] < y1  # episode 7's bottle once fell off at x -0.03
+
+
+def test_standing_bottle_counts_its_upright_footprint() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import footprint_extent, rule_half_diagonal
+
+    standing = Rotation.from_quat([0.5, 0.5, 0.5, 0.5])  # SimplerEnv's bottle: its long (y) axis up
+    size = _MN_SIZES["blue_plastic_bottle"]
+    assert rule_half_diagonal(standing, size) == pytest.approx(np.hypot(0.06, 0.06) / 2, abs=1e-6)
+    assert footprint_extent(standing, size, np.array([1.0, 0.0])) == pytest.approx(0.03, abs=1e-6)
+    flat = Rotation.identity()
+    assert footprint_extent(flat, size, np.array([0.0, 1.0])) == pytest.approx(0.1015, abs=1e-6)
+
+
+def test_wrist_relief_turns_about_the_wrist_axis_by_at_most_the_cap() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import WRIST_EASY_RAD, WRIST_RELIEF_MAX_RAD, wrist_relief
+
+    hand = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])
+    assert (wrist_relief(hand, WRIST_EASY_RAD - 0.1, -1.08) * hand.inv()).magnitude() < 1e-9
+    turned = wrist_relief(hand, 1.79, -1.08)
+    turn = turned * hand.inv()
+    assert turn.magnitude() == pytest.approx(min((1.79 - WRIST_EASY_RAD) / 1.4, WRIST_RELIEF_MAX_RAD))
+    # About the wrist joint's axis: the hand's closing axis (y) turned by -joint_gripper about its
+    # approach axis (measured on ManiSkill3's googlerobot: (-0.883, 0.47, 0) in the hand at -1.08).
+    axis = hand.apply([-np.sin(1.08), np.cos(1.08), 0.0])
+    np.testing.assert_allclose(turn.as_rotvec() / turn.magnitude(), -axis, atol=1e-9)
+    assert (wrist_relief(hand, 3.0, -1.08) * hand.inv()).magnitude() == pytest.approx(WRIST_RELIEF_MAX_RAD)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("episode", [0, 7])
+def test_expert_moves_near(scenes, episode: int) -> None:
+    """Episode 0's far-row carry once drove the wrist into its limit (the IK failed on every step);
+    episode 7's bottle was put down off the table's edge."""
+    info = _expert_episode(scenes("move_near"), "move_near", episode)
+    assert info["success"]
+
+
+# --- open drawer ------------------------------------------------------------------------------------
+def test_open_drawer_expert_tilts_in_place_then_hooks_behind_the_plate() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from policies.expert.google_scripts import (
+        HOOK_TILT_RAD,
+        HOOK_Z,
+        PLATE_TOP,
+        PLATE_X,
+        PUSH_CLOSING,
+        GoogleRobotScript,
+        turn_about_wrist,
+    )
+
+    script = GoogleRobotScript("open_drawer_middle", 0, ())
+    hand = Rotation.from_euler("xyz", [2.9, 0.3, 0.4])
+    robot = np.zeros(16, dtype=np.float32)
+    robot[:3], robot[3:7], robot[14] = [0.2, 0.0, 1.0], _quat_wxyz(hand), -1.08
+    cabinet = [-0.295, 0.0, 0.017, 1.0, 0.0, 0.0, 0.0]
+    obs = {"robot_obs": robot, "scene_obs": np.array([*cabinet, 0.0, 0.0, 0.0], dtype=np.float32)}
+    first = script.act(obs)
+    # Half-closed fingers (fully closed ones press on each other and turn the hand) ...
+    assert first[6] == pytest.approx(PUSH_CLOSING)
+    # ... and the tilt first, in place, about the wrist's axis (forward: it bends the wrist back).
+    np.testing.assert_allclose(first[:3], 0.0, atol=1e-6)
+    goal = script.goal[1]
+    expected = turn_about_wrist(hand, -1.08, -HOOK_TILT_RAD)
+    assert (goal * expected.inv()).magnitude() < 1e-6
+    assert goal.apply([0, 0, 1])[0] < hand.apply([0, 0, 1])[0] - 0.3  # the approach leans into the cabinet
+    # The hook: the TCP over the plate's middle, 5 cm below its top edge (the tilted rear finger
+    # about 3 cm higher, behind the plate and above the inner front wall's top at z 0.03).
+    assert -0.07 < HOOK_Z <= PLATE_TOP - 0.05
+    hook = script.phases[3].target(parse_state(obs))[0]
+    np.testing.assert_allclose(hook, [-0.295 + PLATE_X, 0.0, 0.017 + 0.423 + HOOK_Z], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,episode", [("open_drawer_top", 0), ("open_drawer_bottom", 8)])
+def test_expert_opens_the_drawer(scenes, task: str, episode: int) -> None:
+    info = _expert_episode(scenes(task), task, episode)
+    assert info["success"] and info["drawer_q"] >= 0.15, info["drawer_q"]

@@ -13,9 +13,12 @@ are slow (about 0.03 rad per step at the 0.1 rad command limit), so plans avoid 
 Status (10 episodes per task, visual matching): the coke can horizontal, vertical and standing 10
 of 10 each, close drawer 29 of 30 (pushed shut with half-closed fingers). The can picks hold since
 the gripper plans from its last plan's velocity (``envs.simpler.google_controller``: from the sensed one
-the squeeze came and went with the control steps and the can slid out on the lift). Move near 7
-of 10 (the same pick). Open drawer (pinching the front plate's top edge, because SimplerEnv's
-handles have no collision shape) and the apple task are not solved yet.
+the squeeze came and went with the control steps and the can slid out on the lift). Move near 9
+of 10 (the same pick, a 5 cm lift, the hand held while the fingers close and turned to spare the
+wrist on the carry, the source put where the rule holds with margins: :func:`near_spot`). Open
+drawer top 9, middle 10 and bottom 10 of 10 (the tilted hand hooks the half-closed fingers behind
+the front plate, because SimplerEnv's handles have no collision shape). The apple task is not
+solved yet.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from envs.simpler.google_layout import episode_layout
+from envs.simpler.reference import task_reference
 from envs.simpler.tasks import TASKS
 from policies.expert.simpler_scripts import Phase, PhasedScript, State, _clip_norm, parse
 
@@ -50,12 +54,39 @@ GRASP_BELOW_COM_M = {"standing": 0.035, "lying": 0.025}
 PLATE_X, PLATE_TOP = 0.305, 0.07
 HANDLE_X = 0.3425
 DRAWER_Z = {"top": 0.668, "middle": 0.423, "bottom": 0.178}
-#: The TCP 4 cm below the plate's top edge: the closing fingertips reach 1 to 4.5 cm up from it.
-PINCH_Z = PLATE_TOP - 0.04
+#: Open drawer: the TCP passes HOOK_ABOVE_M over the plate's top edge, then drops to HOOK_Z over
+#: the plate's middle. The rear finger (about 3 cm above the TCP in the tilted hand) is then behind
+#: the plate (its back face at x 0.2975) and above the drawer's inner front wall (collision box x
+#: 0.275 to 0.295, up to z 0.03). The front
+#: finger is in front of the plate. The hand is tilted forward by HOOK_TILT_RAD (45 degrees from
+#: vertical in all): the finger links and the hand's body stay in front of the cabinet.
+HOOK_ABOVE_M = 0.015
+HOOK_X, HOOK_Z = PLATE_X, PLATE_TOP - 0.05
+HOOK_TILT_RAD = 0.5
 #: Where the TCP pushes to, beyond the handle of the closed drawer: the closed fingers reach 3.5 cm
 #: forward of it, and 1.5 cm more presses the drawer against its stop.
 PUSH_REACH = 0.035 - 0.015
 DRAWERS = ("top", "middle", "bottom")
+#: Move near: the lift before the carry. Every layout's path from the source to its spot passes no
+#: other object, and a lower hand keeps the wrist (joint_wrist, limit 1.79 rad, 1.4 to 1.6 at a
+#: grasp on the far row) off its limit: with the 10 cm lift the far-row carries drove it there, the
+#: controller's IK failed on every step and the hand drifted away from the spot.
+CARRY_LIFT_M = 0.05
+#: Move near: what the carry (lift, move, lowering) aims the wrist joint at, turning the held object
+#: (tilting it forward) by up to WRIST_RELIEF_MAX_RAD: a 5 cm lift from a grasp on the far row with
+#: the hand turned for a standing can still took the wrist from 1.6 to its limit.
+WRIST_EASY_RAD = 1.3
+WRIST_RELIEF_MAX_RAD = 0.3
+#: Move near: the gap left between the source's and the target's footprints ...
+NEAR_CLEARANCE_M = 0.02
+#: ... within the rule's reach less this (the object shifts a little as it is let go) ...
+NEAR_SLACK_M = 0.04
+#: ... the other objects this much farther than the target beyond the rule's own margin ...
+CLOSEST_SLACK_M = 0.03
+#: ... and the footprint this far inside the table's edges.
+TABLE_EDGE_M = 0.03
+#: The source is let go this high above where it settled.
+RELEASE_ABOVE_M = 0.01
 
 
 def _quat_wxyz_to_rotation(q: Any) -> Rotation:
@@ -76,6 +107,88 @@ def _turn_about_approach(rot: Rotation, along: np.ndarray) -> Rotation:
     return rot * Rotation.from_euler("z", turn)
 
 
+def turn_about_wrist(rot: Rotation, gripper_joint: float, turn: float) -> Rotation:
+    """``rot`` turned by ``turn`` about the wrist joint's axis: the hand's closing axis (y) turned by
+    minus the last joint (``joint_gripper``, which turns the hand about its approach axis) about the
+    approach axis. A negative turn tilts the approach forward (the hand's body towards the robot)
+    and bends the wrist back."""
+    axis = rot.apply(Rotation.from_euler("z", -gripper_joint).apply([0.0, 1.0, 0.0]))
+    return Rotation.from_rotvec(turn * axis) * rot
+
+
+def wrist_relief(rot: Rotation, wrist: float, gripper_joint: float) -> Rotation:
+    """``rot`` turned about the wrist joint's axis so that the wrist bends back towards WRIST_EASY_RAD.
+
+    The wrist's axis is the hand's closing axis (y) turned by minus the last joint
+    (``joint_gripper``, which turns the hand about its approach axis) about the approach axis; a
+    turn of the hand by -a about it bends the wrist back by about 1.4 a (the IK spreads the
+    rest over the arm). The hand is turned back by at most WRIST_RELIEF_MAX_RAD.
+    """
+    turn = float(np.clip((wrist - WRIST_EASY_RAD) / 1.4, 0.0, WRIST_RELIEF_MAX_RAD))
+    return turn_about_wrist(rot, gripper_joint, -turn)
+
+
+def footprint_extent(rot: Rotation, size: np.ndarray, along: np.ndarray) -> float:
+    """How far an object's bounding box (``size`` in its own frame, turned by ``rot``) reaches from
+    its centre along the horizontal unit vector ``along`` (the box's support function)."""
+    axes = rot.as_matrix()[:2]  # the box axes' horizontal parts, one column per axis
+    return float(np.sum(np.abs(along @ axes) * np.asarray(size) / 2))
+
+
+def rule_half_diagonal(rot: Rotation, size: np.ndarray) -> float:
+    """Half the xy norm of the bounding box turned by ``rot``: what the move-near rule adds up."""
+    return float(np.linalg.norm((rot.as_matrix() @ np.asarray(size))[:2]) / 2)
+
+
+def near_spot(
+    s: State,
+    source: str,
+    target: str,
+    others: Sequence[str],
+    sizes: Mapping[str, np.ndarray],
+    home: np.ndarray,
+) -> np.ndarray:
+    """Where to put the source's centre (xy) so that SimplerEnv's move-near rule holds with margins.
+
+    Around the target, at each of 36 directions: the footprints (bounding boxes turned by the
+    objects' orientations) NEAR_CLEARANCE_M apart, and no farther than the rule's reach (the two
+    turned half diagonals plus its margin) less NEAR_SLACK_M; every other object farther than the
+    target by CLOSEST_SLACK_M and clear of the source's footprint; the whole footprint on the table
+    (an object pushed off its edge falls). Of the spots that satisfy all, the one nearest the source's
+    start (the shortest carry); spots that break a condition cost 10 m each.
+    """
+    from envs.simpler.google_scene import TABLE_XY  # the scene's module loads the simulator
+
+    rules = task_reference("move_near")
+    tp, tr = s.objects[target][0][:2], s.objects[target][1]
+    sr = s.objects[source][1]
+    reach = rule_half_diagonal(tr, sizes[target]) + rule_half_diagonal(sr, sizes[source])
+    reach += rules["near_margin_m"] - NEAR_SLACK_M
+    (x0, x1), (y0, y1) = TABLE_XY
+    best, best_cost = tp, np.inf
+    for angle in np.linspace(0.0, 2 * np.pi, 36, endpoint=False):
+        u = np.array([np.cos(angle), np.sin(angle)])
+        touch = footprint_extent(sr, sizes[source], u) + footprint_extent(tr, sizes[target], u)
+        d = min(touch + NEAR_CLEARANCE_M, reach)
+        p = tp + d * u
+        broken = 0
+        for o in others:
+            v = p - s.objects[o][0][:2]
+            dist = float(np.linalg.norm(v))
+            w = v / max(dist, 1e-9)
+            apart = footprint_extent(sr, sizes[source], w) + footprint_extent(s.objects[o][1], sizes[o], w)
+            broken += int(dist < d + rules["closest_margin_m"] + CLOSEST_SLACK_M or dist < apart + 0.03)
+        ex = footprint_extent(sr, sizes[source], np.array([1.0, 0.0])) + TABLE_EDGE_M
+        ey = footprint_extent(sr, sizes[source], np.array([0.0, 1.0])) + TABLE_EDGE_M
+        broken += int(not (x0 + ex < p[0] < x1 - ex and y0 + ey < p[1] < y1 - ey))
+        # The farther the others are beyond the target, the less a shifted release matters.
+        spare = min((float(np.linalg.norm(p - s.objects[o][0][:2])) - d for o in others), default=1.0)
+        cost = float(np.linalg.norm(p - home)) - min(spare, 0.2) + 10.0 * broken
+        if cost < best_cost:
+            best, best_cost = p, cost
+    return best
+
+
 class GoogleRobotScript(PhasedScript):
     """The expert of one Google-robot episode: ``act(obs)`` gives the next 7-D action."""
 
@@ -94,6 +207,9 @@ class GoogleRobotScript(PhasedScript):
         self.goal: tuple[np.ndarray, Rotation] | None = None
         self.closedness = 0.0
         self.push_closing = PUSH_CLOSING
+        self.arm = np.zeros(7)  # the arm's joints (robot_obs), read at every step
+        self.carry_rot: Rotation | None = None
+        self.upright_rot: Rotation | None = None  # the grasp's orientation without the wrist's tilts
 
     # --- plans -----------------------------------------------------------------------------------
     def _models(self) -> Any:
@@ -112,12 +228,13 @@ class GoogleRobotScript(PhasedScript):
             return self.start.rot
         return _turn_about_approach(self.start.rot, np.array([-axis[1], axis[0]]))  # across the long axis
 
-    def _pick(self, name: str, lift: float) -> list[Phase]:
+    def _pick(self, name: str, lift: float, relieve: bool = False) -> list[Phase]:
         def at(s: State) -> tuple[np.ndarray, Rotation]:
             p = s.objects[name][0]
             standing = abs(self._long_axis(name, s)[2]) > 0.7
             below = GRASP_BELOW_COM_M["standing" if standing else "lying"]
-            return np.array([p[0], p[1], p[2] - below]), self._grasp_rot(name, s)
+            self.upright_rot = self._grasp_rot(name, s)
+            return np.array([p[0], p[1], p[2] - below]), self.upright_rot
 
         def above(s: State) -> tuple[np.ndarray, Rotation]:
             p, r = at(s)
@@ -127,43 +244,49 @@ class GoogleRobotScript(PhasedScript):
             Phase(above, False, tol=0.02, max_steps=25),
             Phase(at, False, tol=0.008, max_steps=14),
             # The fingers close at SimplerEnv's 1 rad/s planner limit: 1.3 s, four control steps.
-            Phase(None, True, wait=6),
-            Phase(lambda s: (s.tcp + [0.0, 0.0, lift], s.rot), True, tol=0.03, max_steps=8),
+            # Carrying, the hand is held where the closing starts: with zero actions the controller
+            # re-targets the measured pose every step, and a squeezed standing can pushed the
+            # hand 5 cm towards the robot (and the wrist 0.2 rad nearer its limit) as it closed.
+            Phase(lambda s: (s.tcp.copy(), s.rot), True, wait=6, tol=0.02, max_steps=8)
+            if relieve
+            else Phase(None, True, wait=6),
+            Phase(
+                lambda s: (s.tcp + [0.0, 0.0, lift], self._carry_rot(s, relieve)), True, tol=0.03, max_steps=8
+            ),
         ]
 
+    def _carry_rot(self, s: State, relieve: bool) -> Rotation:
+        """The hand's orientation for carrying what it holds, fixed when the lift starts."""
+        if self.carry_rot is None:
+            self.carry_rot = wrist_relief(s.rot, *self.arm[5:7]) if relieve else s.rot
+        return self.carry_rot
+
     def _place_near(self, source: str, target: str, others: list[str]) -> list[Phase]:
-        start = self.start
-        models = self._models()
-
-        def half_diagonal(name: str) -> float:
-            return float(np.linalg.norm(models.bbox_size(name)[:2]) / 2)
-
-        def spot(s: State) -> np.ndarray:
-            tp = s.objects[target][0][:2]
-            gap = half_diagonal(source) + half_diagonal(target) + 0.01
-            home = start.objects[source][0][:2]
-            best, best_cost = None, np.inf
-            for angle in np.linspace(0, 2 * np.pi, 24, endpoint=False):
-                p = tp + gap * np.array([np.cos(angle), np.sin(angle)])
-                clear = all(
-                    np.linalg.norm(p - s.objects[o][0][:2]) > gap + 0.03 + half_diagonal(o) for o in others
-                )
-                cost = float(np.linalg.norm(p - home)) + (0.0 if clear else 10.0)
-                if cost < best_cost:
-                    best, best_cost = p, cost
-            return best
-
-        release_z = start.objects[source][0][2] + 0.015 - GRASP_BELOW_COM_M["lying"]
+        """Carry the lifted source to :func:`near_spot` (its centre there) and put it down."""
+        sizes = {n: self._models().bbox_size(n) for n in self.names}
+        settled_z = self.start.objects[source][0][2]
+        carry: dict[str, tuple[np.ndarray, Rotation]] = {}
 
         def over(s: State) -> tuple[np.ndarray, Rotation]:
-            p = spot(s)
-            return np.array([p[0], p[1], max(s.tcp[2], release_z + 0.08)]), s.rot
+            if not carry:  # fixed at the phase's start: the object hangs in the hand at an offset
+                carry["spot"] = near_spot(s, source, target, others, sizes, self.start.objects[source][0][:2])
+                in_hand = s.tcp[:2] - s.objects[source][0][:2]
+                carry["goal"] = (np.array([*(carry["spot"] + in_hand), s.tcp[2]]), self._carry_rot(s, True))
+            return carry["goal"]
+
+        def down(s: State) -> tuple[np.ndarray, Rotation]:
+            # Over the spot as the object hangs now (the carry leaves it a centimetre or two off), and
+            # lowered until the object is RELEASE_ABOVE_M above where it settled.
+            xy = s.tcp[:2] + carry["spot"] - s.objects[source][0][:2]
+            z = s.tcp[2] - (s.objects[source][0][2] - settled_z) + RELEASE_ABOVE_M
+            # Turned back to the grasp's orientation: a tilted tall object topples when let go.
+            return np.array([*xy, z]), self.upright_rot
 
         return [
-            Phase(over, True, tol=0.02, max_steps=25),
-            Phase(lambda s: (np.array([*over(s)[0][:2], release_z]), s.rot), True, tol=0.012, max_steps=8),
+            Phase(over, True, tol=0.015, max_steps=25),
+            Phase(down, True, tol=0.01, max_steps=10),
             Phase(None, False, wait=3),
-            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.1], s.rot), False, tol=0.03, max_steps=6),
+            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.05], s.rot), False, tol=0.02, max_steps=6),
         ]
 
     def _drawer_point(self, s: State, level: str, local: Sequence[float]) -> np.ndarray:
@@ -173,15 +296,27 @@ class GoogleRobotScript(PhasedScript):
         return pos + rot.apply(np.asarray(local, dtype=float) + [q, 0.0, DRAWER_Z[level]])
 
     def _open_drawer(self, level: str, pull: float) -> list[Phase]:
-        """Pinch the top edge of the drawer's front plate from above and pull the drawer out.
+        """Hook the half-closed fingers behind the drawer's front plate and pull the drawer out.
 
-        SimplerEnv's drawer handles are drawn but have no collision shape, so the plate is what the
-        fingers can hold: in the start orientation they close along the cabinet's x, one finger in
-        front of the plate and one behind it.
+        SimplerEnv's drawer handles are drawn but have no collision shape, so the front plate is what
+        the hand can pull. Above each plate there is a 10.5 cm slot under the cabinet's top or the
+        drawer above (both flush with the plate's front). From above, the open fingers (22 cm apart)
+        ran into it; in the start orientation even half-closed fingers reach 10 cm above the TCP.
+        So the hand first tilts forward about the wrist's axis by HOOK_TILT_RAD, in place (turning
+        while moving far drove the wrist into its limit). The fingers close to PUSH_CLOSING (fully
+        closed they press on each other and turn the hand), pass over the plate's top edge from the
+        front and drop behind it, the rear finger above the drawer's inner front wall. Then the hand
+        pulls the drawer out.
         """
+        hook: dict[str, Rotation] = {}
 
-        def at(z: float) -> Callable[[State], tuple[np.ndarray, Rotation]]:
-            return lambda s: (self._drawer_point(s, level, [PLATE_X, 0.0, z]), self.start.rot)
+        def rot(s: State) -> Rotation:
+            if not hook:
+                hook["rot"] = turn_about_wrist(self.start.rot, self.arm[6], -HOOK_TILT_RAD)
+            return hook["rot"]
+
+        def at(x: float, z: float) -> Callable[[State], tuple[np.ndarray, Rotation]]:
+            return lambda s: (self._drawer_point(s, level, [x, 0.0, z]), rot(s))
 
         grip: dict[str, tuple[np.ndarray, Rotation]] = {}
 
@@ -191,11 +326,12 @@ class GoogleRobotScript(PhasedScript):
             return grip["goal"]
 
         return [
-            Phase(at(PINCH_Z + 0.1), False, tol=0.015, max_steps=30),
-            Phase(at(PINCH_Z), False, tol=0.008, max_steps=14),
-            Phase(None, True, wait=5),
-            Phase(out, True, tol=0.02, max_steps=20),
-            Phase(None, False, wait=3),
+            # The tilt first, in place: turning while moving far drove the wrist into its limit.
+            Phase(lambda s: (self.start.tcp, rot(s)), True, wait=10, tol=0.02, max_steps=14),
+            Phase(at(PLATE_X + 0.1, PLATE_TOP + HOOK_ABOVE_M), True, tol=0.015, max_steps=35),
+            Phase(at(HOOK_X, PLATE_TOP + HOOK_ABOVE_M), True, tol=0.012, max_steps=12),
+            Phase(at(HOOK_X, HOOK_Z), True, tol=0.01, max_steps=10),
+            Phase(out, True, tol=0.02, max_steps=40),
         ]
 
     def _close_drawer(self, level: str) -> list[Phase]:
@@ -224,7 +360,7 @@ class GoogleRobotScript(PhasedScript):
         if kind == "move_near":
             src, tgt = self.names[self.layout.source], self.names[self.layout.target]
             others = [n for n in self.names if n not in (src, tgt)]
-            return [*self._pick(src, 0.1), *self._place_near(src, tgt, others), hold]
+            return [*self._pick(src, CARRY_LIFT_M, relieve=True), *self._place_near(src, tgt, others), hold]
         if kind == "open_drawer":
             return [*self._open_drawer(self.layout.drawer, 0.24), hold]
         if kind == "close_drawer":
@@ -234,6 +370,7 @@ class GoogleRobotScript(PhasedScript):
     # --- acting ----------------------------------------------------------------------------------
     def act(self, obs: Mapping[str, Any]) -> np.ndarray:
         s = parse(obs, self.names)
+        self.arm = np.asarray(obs["robot_obs"], dtype=float)[8:15]
         if self.start is None:
             self.start = s
             self.phases = self._plan()
@@ -245,7 +382,9 @@ class GoogleRobotScript(PhasedScript):
             action[3:6] = self.base.inv().apply(_clip_norm((goal_r * s.rot.inv()).as_rotvec(), STEP_RAD))
         # The gripper is relative: send the change to the wanted closing once, then 0 (keep).
         wanted = (
-            self.push_closing if phase.closed and self.layout.kind == "close_drawer" else float(phase.closed)
+            self.push_closing
+            if phase.closed and self.layout.kind in ("close_drawer", "open_drawer")
+            else float(phase.closed)
         )
         change = wanted - self.closedness
         action[6] = 0.0 if abs(change) < 1e-6 else float(np.clip(change, -1.0, 1.0))
