@@ -518,3 +518,26 @@ def test_open_drawer_expert_tilts_in_place_then_hooks_behind_the_plate() -> None
 def test_expert_opens_the_drawer(scenes, task: str, episode: int) -> None:
     info = _expert_episode(scenes(task), task, episode)
     assert info["success"] and info["drawer_q"] >= 0.15, info["drawer_q"]
+
+
+def test_apple_expert_hooks_with_half_closed_fingers_then_grips_the_apple() -> None:
+    from policies.expert.google_scripts import PUSH_CLOSING, GoogleRobotScript
+
+    script = GoogleRobotScript("place_apple_in_top_drawer", 0, ("baked_apple_v2",))
+    robot = np.zeros(16, dtype=np.float32)
+    robot[:3], robot[3:7], robot[14] = [0.2, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], -1.08
+    apple, cabinet = [-0.08, -0.02, 0.92, 1.0, 0.0, 0.0, 0.0], [-0.295, 0.0, 0.017, 1.0, 0.0, 0.0, 0.0]
+    obs = {"robot_obs": robot, "scene_obs": np.array([*apple, *cabinet, 0.0, 0.0, 0.0], dtype=np.float32)}
+    assert script.act(obs)[6] == pytest.approx(PUSH_CLOSING)  # the hook: half closed
+    assert script.partial_phases == set(range(5))
+    # The apple's grasp (the phase after the approach) closes the fingers fully, and the plan ends
+    # by letting the apple go over the drawer's uncovered floor.
+    closing = [i for i, p in enumerate(script.phases) if p.closed and i not in script.partial_phases]
+    assert closing and closing[0] > max(script.partial_phases)
+    assert not script.phases[-2].closed and not script.phases[-3].closed
+
+
+@pytest.mark.slow
+def test_expert_puts_the_apple_in_the_drawer(scenes) -> None:
+    info = _expert_episode(scenes("place_apple_in_top_drawer"), "place_apple_in_top_drawer", 0)
+    assert info["success"] and info["subtask"] == 1

@@ -17,8 +17,8 @@ the squeeze came and went with the control steps and the can slid out on the lif
 of 10 (the same pick, a 5 cm lift, the hand held while the fingers close and turned to spare the
 wrist on the carry, the source put where the rule holds with margins: :func:`near_spot`). Open
 drawer top 9, middle 10 and bottom 10 of 10 (the tilted hand hooks the half-closed fingers behind
-the front plate, because SimplerEnv's handles have no collision shape). The apple task is not
-solved yet.
+the front plate, because SimplerEnv's handles have no collision shape). Apple in the top drawer 9
+of 10 (the same hook, then the can's pick and a drop over the drawer's uncovered floor).
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ HOOK_TILT_RAD = 0.5
 #: forward of it, and 1.5 cm more presses the drawer against its stop.
 PUSH_REACH = 0.035 - 0.015
 DRAWERS = ("top", "middle", "bottom")
+#: Apple in drawer: where the apple's centre is let go, in the drawer's frame: over the part of the
+#: floor (z -0.05) that a drawer pulled out 24 cm leaves uncovered (x 0.075 to 0.275).
+DRAWER_DROP_X, DRAWER_DROP_Z = 0.175, 0.03
 #: Move near: the lift before the carry. Every layout's path from the source to its spot passes no
 #: other object, and a lower hand keeps the wrist (joint_wrist, limit 1.79 rad, 1.4 to 1.6 at a
 #: grasp on the far row) off its limit: with the 10 cm lift the far-row carries drove it there, the
@@ -207,6 +210,7 @@ class GoogleRobotScript(PhasedScript):
         self.goal: tuple[np.ndarray, Rotation] | None = None
         self.closedness = 0.0
         self.push_closing = PUSH_CLOSING
+        self.partial_phases: set[int] = set()  # phases that close the fingers only to push_closing
         self.arm = np.zeros(7)  # the arm's joints (robot_obs), read at every step
         self.carry_rot: Rotation | None = None
         self.upright_rot: Rotation | None = None  # the grasp's orientation without the wrist's tilts
@@ -365,7 +369,45 @@ class GoogleRobotScript(PhasedScript):
             return [*self._open_drawer(self.layout.drawer, 0.24), hold]
         if kind == "close_drawer":
             return [*self._close_drawer(self.layout.drawer), hold]
-        return [*self._open_drawer("top", 0.24), *self._pick(self.names[0], 0.12), hold]
+        opening = self._open_drawer("top", 0.24)
+        self.partial_phases = set(range(len(opening)))
+        return [
+            *opening,
+            *self._leave_drawer(),
+            *self._pick(self.names[0], 0.1),
+            *self._place_in_drawer("top"),
+            hold,
+        ]
+
+    def _leave_drawer(self) -> list[Phase]:
+        """After the hook: open the fingers, lift them out from behind the plate, untilt in place."""
+        return [
+            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.08], s.rot), False, tol=0.02, max_steps=6),
+            Phase(lambda s: (s.tcp.copy(), self.start.rot), False, wait=10, tol=0.02, max_steps=14),
+        ]
+
+    def _place_in_drawer(self, level: str) -> list[Phase]:
+        """Carry the lifted object over the opened drawer's uncovered part and let it go low."""
+        carry: dict[str, np.ndarray] = {}
+
+        def spot(s: State) -> np.ndarray:
+            return self._drawer_point(s, level, [DRAWER_DROP_X, 0.0, DRAWER_DROP_Z])
+
+        def over(s: State) -> tuple[np.ndarray, Rotation]:
+            if not carry:
+                carry["in_hand"] = s.tcp - s.objects[self.names[0]][0]
+            p = spot(s) + carry["in_hand"]
+            return np.array([p[0], p[1], max(s.tcp[2], p[2] + 0.08)]), s.rot
+
+        def down(s: State) -> tuple[np.ndarray, Rotation]:
+            return spot(s) + s.tcp - s.objects[self.names[0]][0], s.rot
+
+        return [
+            Phase(over, True, tol=0.02, max_steps=25),
+            Phase(down, True, tol=0.015, max_steps=12),
+            Phase(None, False, wait=4),
+            Phase(lambda s: (s.tcp + [0.0, 0.0, 0.08], s.rot), False, tol=0.03, max_steps=6),
+        ]
 
     # --- acting ----------------------------------------------------------------------------------
     def act(self, obs: Mapping[str, Any]) -> np.ndarray:
@@ -381,11 +423,8 @@ class GoogleRobotScript(PhasedScript):
             action[:3] = self.base.inv().apply(_clip_norm(goal_p - s.tcp, STEP_M))
             action[3:6] = self.base.inv().apply(_clip_norm((goal_r * s.rot.inv()).as_rotvec(), STEP_RAD))
         # The gripper is relative: send the change to the wanted closing once, then 0 (keep).
-        wanted = (
-            self.push_closing
-            if phase.closed and self.layout.kind in ("close_drawer", "open_drawer")
-            else float(phase.closed)
-        )
+        partial = self.layout.kind in ("close_drawer", "open_drawer") or self.index in self.partial_phases
+        wanted = self.push_closing if phase.closed and partial else float(phase.closed)
         change = wanted - self.closedness
         action[6] = 0.0 if abs(change) < 1e-6 else float(np.clip(change, -1.0, 1.0))
         self.closedness = float(np.clip(self.closedness + float(action[6]), 0.0, 1.0))
