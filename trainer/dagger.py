@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.calvin.backends import BACKENDS
+from envs.calvin.backends import BACKENDS, check_backend
+from envs.calvin.official.checkout import CalvinEnvUnavailable
 from trainer.collect import _arg, dataclass_parser
 
 FORMAT = "robovlm-bench/dagger"
@@ -367,9 +368,6 @@ def check_args(args: DaggerArgs) -> None:
             )
     if args.max_attempts < 0:
         raise ValueError(f"--max-attempts must be >= 0 (0 = 10 x --episodes), got {args.max_attempts}")
-    from envs.calvin.backends import check_backend
-    from envs.calvin.official.checkout import CalvinEnvUnavailable
-
     for scene in args.scenes:
         try:
             check_backend(args.env, scene)  # a missing checkout: one line, before anything is written

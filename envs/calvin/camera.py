@@ -95,18 +95,13 @@ def _hidden(cid: int, colours: dict[Link, list[tuple]]):
                 p.changeVisualShape(uid, link, shapeIndex=i, rgbaColor=rgba, physicsClientId=cid)
 
 
-def _colour_and_depth(cid: int, size: int, view, proj) -> tuple[np.ndarray, np.ndarray]:
-    rgb, depth, _ = _camera_image(cid, size, view, proj, p.ER_NO_SEGMENTATION_MASK)
-    return rgb, depth
-
-
 class StaticCamera:
     """Fixed camera in front of the desk, to the right of the robot.
 
     After :meth:`set_fixed`, the links that never move (desk, shelf, floor, robot base) are drawn once
     into a background image and depth buffer, and each frame draws only the moving parts and lays them
     over it by depth: about 3x cheaper than drawing the whole scene, and the same image except for a
-    pixel or two where a moving and a fixed surface meet at equal depth (``tests/test_calvin_env.py``).
+    pixel or two where a moving and a fixed surface meet at equal depth (``tests/test_env.py``).
     """
 
     def __init__(self, size: int) -> None:
@@ -122,6 +117,9 @@ class StaticCamera:
         self._fixed = None if links is None else _colours(cid, links)
         self._background = None
 
+    def _colour_and_depth(self, cid: int) -> tuple[np.ndarray, np.ndarray]:
+        return _camera_image(cid, self.size, self.view, self.proj, p.ER_NO_SEGMENTATION_MASK)[:2]
+
     def render(self, cid: int) -> np.ndarray:
         if self._fixed is None:
             return render_image(cid, self.size, self.view, self.proj)
@@ -132,9 +130,9 @@ class StaticCamera:
             ]
             moving = [(u, v[1]) for u in bodies for v in p.getVisualShapeData(u, physicsClientId=cid)]
             with _hidden(cid, _colours(cid, [link for link in dict.fromkeys(moving) if link not in fixed])):
-                self._background = _colour_and_depth(cid, self.size, self.view, self.proj)
+                self._background = self._colour_and_depth(cid)
         with _hidden(cid, self._fixed):
-            rgb, depth = _colour_and_depth(cid, self.size, self.view, self.proj)
+            rgb, depth = self._colour_and_depth(cid)
         back_rgb, back_depth = self._background
         return np.where((depth < back_depth)[:, :, None], rgb, back_rgb)
 

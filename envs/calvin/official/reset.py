@@ -43,7 +43,6 @@ ROBOT_OBS = np.array(
         1.0,
     ]
 )
-SLIDER_LEFT = 0.28
 DRAWER_OPEN = 0.22
 SWITCH_ON = 0.088
 BLOCK_YAW_RANGE = (np.pi / 2 - np.pi / 8, np.pi / 2 + np.pi / 8)
@@ -100,7 +99,7 @@ def _scene_spots(scene: str) -> tuple[dict[str, np.ndarray], list[np.ndarray], f
     table = [
         moved(v, xy, xy_d) for v, xy, xy_d in zip(TABLE_SPOTS, cfg.table_spots, d.table_spots, strict=True)
     ]
-    return slider, table, SLIDER_LEFT if scene == "D" else cfg.slider_left_state
+    return slider, table, cfg.slider_left_state  # D: CALVIN's 0.28
 
 
 def calvin_start(state: Mapping[str, Any], scene: str = "D") -> tuple[np.ndarray, np.ndarray]:
