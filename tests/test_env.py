@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pybullet as p
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -90,29 +91,43 @@ def test_images_show_the_scene():
 
 
 def test_static_camera_layers_match_a_whole_render():
-    """The static camera draws the fixed links once and only the moving parts each frame: over
-    steps that move the arm and switch the LED, the image equals a render of the whole scene except
-    for a few pixels where surfaces meet at equal depth, and layering leaves every colour as it was."""
+    """The static camera draws the fixed links once, the parts at rest only when one changes, and
+    each frame only what moves, inside its rectangle: over steps that move the arm, a drawer moved
+    from outside and an LED switched, the image equals a render of the whole scene except for a few
+    pixels where surfaces of two layers meet at equal depth, and layering leaves every shape's
+    colour as it was (a twin env stepped without cameras renders the same whole image)."""
     from envs.calvin.camera import render_image
 
-    env = CalvinEnv(scene="D", cameras=(), static_size=96)
-    env.reset(seed=0, options={"state": STATE})
+    env = CalvinEnv(scene="D", cameras=("static",), static_size=96)
+    twin = CalvinEnv(scene="D", cameras=(), static_size=96)
+    obs, _ = env.reset(seed=0, options={"state": STATE})
+    twin.reset(seed=0, options={"state": STATE})
     cam, rng = env.static_camera, np.random.default_rng(0)
-    env._sync_light_colours()  # what an observation does first
-    pristine = render_image(env.cid, cam.size, cam.view, cam.proj)  # before any layered frame
-    env.set_cameras(("static",))
-    obs = env.observe()
-    assert (render_image(env.cid, cam.size, cam.view, cam.proj) == pristine).all()
-    first, led = obs["rgb_static"], env.led
-    for step in range(25):
+    first, led, drawn = obs["rgb_static"], env.led, []
+    for step in range(30):
         whole = render_image(env.cid, cam.size, cam.view, cam.proj)
         assert (obs["rgb_static"] != whole).any(axis=-1).sum() <= 3, step
+        drawn.append(dict(cam.layers.drawn))
         if step == 10:
-            env.led = 1 - env.led  # a moving part's colour change shows
-        obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+            env.led = twin.led = 1 - env.led  # a resting part's colour change shows
+        if step == 20:  # a resting part moved from outside the env
+            for e in (env, twin):
+                p.resetJointState(e.desk, e.links["drawer"], 0.05, physicsClientId=e.cid)
+                e.refresh_state()
+        action = rng.uniform(-1, 1, 7).astype(np.float32)
+        obs, *_ = env.step(action)
+        twin.step(action)
     assert env.led != led
     assert (first != obs["rgb_static"]).any(axis=-1).sum() > 50  # the arm moved in the layered image
+    # the layers did their work: the desk's six parts cached at rest, the arm drawn in a rectangle
+    assert max(d["resting"] for d in drawn) >= 6 and min(d["pixels"] for d in drawn[5:]) < 96 * 96
+    assert sum(d["redraw"] for d in drawn) >= 3  # after the first rest, the LED and the drawer
+    twin._sync_light_colours()
+    assert (
+        render_image(env.cid, 96, cam.view, cam.proj) == render_image(twin.cid, 96, cam.view, cam.proj)
+    ).all()
     env.close()
+    twin.close()
 
 
 def test_relative_action_moves_the_target_by_the_scale():

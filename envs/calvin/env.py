@@ -22,7 +22,8 @@ import pybullet as p
 from gymnasium import spaces
 
 from envs.calvin import scene as sc
-from envs.calvin.camera import GripperCamera, StaticCamera, fixed_links
+from envs.calvin.camera import GripperCamera, StaticCamera
+from envs.calvin.layers import fixed_links
 from envs.calvin.robot import WORKSPACE_HIGH, WORKSPACE_LOW, Panda
 from envs.calvin.tasks import check_task, is_success
 
