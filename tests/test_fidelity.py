@@ -136,4 +136,7 @@ def test_perf_against_calvin_writes_both_ratios(calvin_dir, tmp_path, capsys):
     assert result["ratio_cameras"] == pytest.approx(
         result["cameras"]["ours_steps_per_s"] / result["cameras"]["calvin_env_steps_per_s"]
     )
+    # one repeat: the median of the paired ratios is that repeat's ratio
+    assert result["paired_ratio_no_cameras"] == pytest.approx(result["ratio_no_cameras"])
+    assert set(result["render_ms"]) == {"ours", "calvin_env"}
     assert "ratio" in capsys.readouterr().out
