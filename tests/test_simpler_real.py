@@ -350,7 +350,7 @@ def test_bench_run_embodiment_simpler_runs_the_widowx_scenes(assets, tmp_path) -
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--mode", "variant_aggregation"], "not built yet; valid: base"),
+        (["--mode", "variant_aggregation"], "SimplerEnv has no variant aggregation for it"),
         (["--variants", "other"], "variant(s) ['other'] not in mode visual_matching"),
         (["--official"], "two different scene sets"),
         (["--embodiment", "ur5"], "unknown --embodiment 'ur5'; valid: panda, simpler"),

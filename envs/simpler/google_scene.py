@@ -331,7 +331,9 @@ class SimplerGoogleScene(BaseEnv):
             drop_z = f["table_height"] + f["drop_height"]
             actors = list(self.distractors.values())
             google_stage.drop_distractors(self, actors, xys, wanted.quats[0], drop_z, f["settle_s"])
-        self.agent.reset(torch.tensor([self._start_qpos()], dtype=torch.float32))
+        head = self.stage.head if self.stage else HEAD_BASE
+        q = google_stage.with_head(init_qpos(self.agent.robot), self.agent.robot, head)
+        self.agent.reset(torch.tensor([q], dtype=torch.float32))
         self.agent.robot.set_pose(self._base_pose())
         if self.cabinet is not None and self.layout.drawer is not None:
             q = torch.zeros(1, len(self.cabinet.active_joints))
@@ -345,14 +347,6 @@ class SimplerGoogleScene(BaseEnv):
             self._stats["judge"] = google_rules.PickCanJudge(
                 self.task_ref["lift_m"], self.task_ref["lift_steps"]
             )
-
-    def _start_qpos(self) -> list[float]:
-        """SimplerEnv's start joints, the head turned as the variant's camera asks."""
-        q = init_qpos(self.agent.robot)
-        head = self.stage.head if self.stage else HEAD_BASE
-        names = [j.name for j in self.agent.robot.active_joints]
-        q[names.index("joint_head_pan")], q[names.index("joint_head_tilt")] = head
-        return q
 
     # --- judging ----------------------------------------------------------------------------------
     def com_position(self, name: str) -> np.ndarray:

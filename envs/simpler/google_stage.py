@@ -101,6 +101,14 @@ def station_urdf(custom_dir: Path, station: str) -> Path:
     return out
 
 
+def with_head(qpos: list[float], robot: Any, head: tuple[float, float]) -> list[float]:
+    """``qpos`` (the robot's active-joint order) with the head's pan and tilt set to ``head``."""
+    names = [j.name for j in robot.active_joints]
+    out = list(qpos)
+    out[names.index("joint_head_pan")], out[names.index("joint_head_tilt")] = head
+    return out
+
+
 def drop_distractors(env: Any, actors: list, xys: list, quat: tuple, drop_z: float, settle_s: tuple) -> None:
     """SimplerEnv's distractor drop (GraspSingleInSceneEnv._initialize_actors): one at a time from
     ``drop_z`` with only z free (and the turn about z), ``settle_s[0]`` s each; then each released at rest
