@@ -217,7 +217,8 @@ def test_camera_variants_tilt_the_camera_only(frames) -> None:
         frames("pick_can_horizontal", "camera_orientation_2"),
         frames("pick_can_horizontal", "camera_orientation_1"),
     )
-    assert _mask(up, *WALLS).mean() > _mask(base, *WALLS).mean() > _mask(down, *WALLS).mean()
+    walls = WALLS[:3]  # a camera tilted up sees more of the walls (and less of the floor)
+    assert _mask(up, *walls).mean() > _mask(base, *walls).mean() > _mask(down, *walls).mean()
 
 
 def test_move_near_without_distractors_keeps_source_and_target(frames) -> None:
