@@ -116,7 +116,7 @@ def test_bad_task_and_variant() -> None:
 
     with pytest.raises(ValueError, match="unknown task 'no_such_task'"):
         check_real_task("no_such_task")
-    with pytest.raises(ValueError, match="not built on SimplerEnv's embodiments; valid: base"):
+    with pytest.raises(ValueError, match="SimplerEnv has no variant aggregation for it"):
         SimplerRealEnv("put_carrot_on_plate", variant="lighting_darker")
 
 
