@@ -116,7 +116,7 @@ def test_bad_task_and_variant() -> None:
 
     with pytest.raises(ValueError, match="unknown task 'no_such_task'"):
         check_real_task("no_such_task")
-    with pytest.raises(ValueError, match="not built on SimplerEnv's embodiments; valid: base"):
+    with pytest.raises(ValueError, match="SimplerEnv has no variant aggregation for it"):
         SimplerRealEnv("put_carrot_on_plate", variant="lighting_darker")
 
 
@@ -350,7 +350,7 @@ def test_bench_run_embodiment_simpler_runs_the_widowx_scenes(assets, tmp_path) -
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--mode", "variant_aggregation"], "not built yet; valid: base"),
+        (["--mode", "variant_aggregation"], "SimplerEnv has no variant aggregation for it"),
         (["--variants", "other"], "variant(s) ['other'] not in mode visual_matching"),
         (["--official"], "two different scene sets"),
         (["--embodiment", "ur5"], "unknown --embodiment 'ur5'; valid: panda, simpler"),

@@ -17,8 +17,14 @@ from bench.engine import Player, is_error
 from bench.rundir import RunFolderError, is_int, is_rate, require
 from bench.stats import proportion
 from bench.suites import CommonOptions, LeaderboardTable, Suite, UsageError, option
+from envs.simpler.real_variants import REAL_VARIANTS
 from envs.simpler.tasks import GROUPS, TASKS
 from envs.simpler.variants import VARIANTS
+
+#: Every variant name, the Panda scenes' first: a shared name (lighting_darker, ...) means the same kind of
+#: change and counts in the aggregate alike (tests/test_simpler_real_variants.py checks it).
+ALL_VARIANTS = {**REAL_VARIANTS, **VARIANTS}
+VARIANT_ORDER = [*VARIANTS, *(v for v in REAL_VARIANTS if v not in VARIANTS)]
 
 if TYPE_CHECKING:
     from bench.regression.counts import Counts
@@ -68,6 +74,8 @@ def resolve(opts: SimplerOptions) -> tuple[list[str], list[str]]:
             tasks = [t.name for t in select_tasks(_split(opts.tasks))]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if opts.embodiment == "simpler" and opts.mode == "variant_aggregation":
+        mode_variants = real_mode_variants(tasks)
     variants = list(mode_variants)
     chosen = _split(opts.variants)
     if chosen:
@@ -78,6 +86,36 @@ def resolve(opts: SimplerOptions) -> tuple[list[str], list[str]]:
     return tasks, variants
 
 
+def real_mode_variants(tasks: Sequence[str]) -> tuple[str, ...]:
+    """SimplerEnv's variant-aggregation variants of ``tasks`` on its own embodiment (their union, in order)."""
+    from envs.simpler.real_variants import task_variants
+
+    out: list[str] = []
+    for task in tasks:
+        try:
+            out += [v for v in task_variants(task) if v not in out]
+        except ValueError as exc:
+            raise UsageError(f"--embodiment simpler --mode variant_aggregation: {exc}") from None
+    return tuple(out)
+
+
+def real_plan(tasks: Sequence[str], variants: Sequence[str], per_variant: int | None) -> list[Any]:
+    """The episodes on SimplerEnv's embodiment: each task runs the chosen variants it has, with
+    SimplerEnv's episode counts (visual matching's or variant aggregation's) unless ``per_variant``."""
+    from bench.simpler.evaluate import EpisodeKey
+    from envs.simpler.google_variant_layout import variant_episodes
+    from envs.simpler.real_env import VARIANTS as REAL_BASE
+    from envs.simpler.real_variants import task_variants
+
+    keys = []
+    for task in tasks:
+        own = set(REAL_BASE) | (set(task_variants(task)) if TASKS[task].family == "google_robot" else set())
+        for v in [v for v in variants if v in own]:
+            n = per_variant or (TASKS[task].episodes if v == "base" else variant_episodes(task))
+            keys += [EpisodeKey(task, v, i) for i in range(n)]
+    return keys
+
+
 EMBODIMENTS = ("panda", "simpler")
 
 
@@ -85,7 +123,6 @@ def check_simpler_embodiment(opts: SimplerOptions) -> None:
     """Refuse what SimplerEnv's own embodiments cannot run yet, and missing assets, in one line."""
     from envs.simpler.assets import SimplerAssetsMissing, require_robot
     from envs.simpler.real_env import EMBODIMENT, real_tasks
-    from envs.simpler.real_env import VARIANTS as REAL_VARIANTS
 
     if opts.official:
         raise UsageError("--official and --embodiment simpler are two different scene sets; pick one")
@@ -96,12 +133,8 @@ def check_simpler_embodiment(opts: SimplerOptions) -> None:
             f"--embodiment simpler: {', '.join(missing)} not built on SimplerEnv's robots yet; "
             f"valid: {', '.join(real_tasks())}"
         )
-    bad = [v for v in variants if v not in REAL_VARIANTS]
-    if bad:
-        raise UsageError(
-            f"--embodiment simpler: variant(s) {bad} not built yet; valid: {', '.join(REAL_VARIANTS)} "
-            "(pass --variants base)"
-        )
+    if not real_plan(tasks, variants, 1):
+        raise UsageError(f"--embodiment simpler: none of the tasks {tasks} has the variant(s) {variants}")
     try:
         for robot in sorted(set(EMBODIMENT.values())):
             require_robot(robot)
@@ -153,16 +186,16 @@ def summarize_episodes(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         spec = TASKS[name]
         rows = by_task[name]
         variants = {}
-        for v in [v for v in VARIANTS if any(r["variant"] == v for r in rows)]:
+        for v in [v for v in VARIANT_ORDER if any(r["variant"] == v for r in rows)]:
             variants[v] = {
                 **_counts([r for r in rows if r["variant"] == v], spec.family),
-                "in_aggregate": VARIANTS[v].in_aggregate,
+                "in_aggregate": ALL_VARIANTS[v].in_aggregate,
             }
         counted = [c for c in variants.values() if c["in_aggregate"]]
         tasks[name] = {
             "family": spec.family,
             "group": spec.group,
-            **_counts([r for r in rows if VARIANTS[r["variant"]].in_aggregate], spec.family),
+            **_counts([r for r in rows if ALL_VARIANTS[r["variant"]].in_aggregate], spec.family),
             "aggregate_rate": _mean([c["rate"] for c in counted]),
             "aggregate_partial_rate": _mean([c["partial_rate"] for c in counted]),
             "variants": variants,
@@ -228,6 +261,8 @@ class SimplerSuite(Suite):
         from bench.simpler.evaluate import plan_episodes
 
         tasks, variants = resolve(opts)
+        if opts.embodiment == "simpler":
+            return real_plan(tasks, variants, opts.episodes_per_variant)
         return plan_episodes(tasks, variants, opts.episodes_per_variant)
 
     def unit_key(self, unit: Any) -> str:

@@ -44,6 +44,8 @@ class GoogleEpisode:
     target: int | None = None
     drawer: str | None = None
     start_q: float = 0.0
+    model_json: str | None = None  # the models' info file, when not the task's (variant aggregation)
+    densities: tuple[tuple[str, float], ...] | None = None  # special densities, when not the task's
 
 
 def base_quat(rotz: float) -> tuple[float, float, float, float]:

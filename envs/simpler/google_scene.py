@@ -40,12 +40,14 @@ from mani_skill.utils import sapien_utils
 from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs.types import DefaultMaterialsConfig, SceneConfig, SimConfig
 
-from envs.simpler import google_rules
+from envs.simpler import google_rules, google_stage
 from envs.simpler.assets import require_simpler_files
 from envs.simpler.bridge_scene import drop_and_settle, scaled_intrinsic
 from envs.simpler.google_agent import agent_uid, family, init_qpos
-from envs.simpler.google_layout import GoogleEpisode, episode_layout, instruction
+from envs.simpler.google_layout import GoogleEpisode, instruction
+from envs.simpler.google_variant_layout import distractor_xys, variant_layout
 from envs.simpler.overlay import composite, load_overlay
+from envs.simpler.real_variants import HEAD_BASE, Stage, stage
 from envs.simpler.reference import scene_reference, task_reference
 from envs.simpler.scanned import ScannedModels
 
@@ -86,19 +88,23 @@ class SimplerGoogleScene(BaseEnv):
         *args: Any,
         task: str = "pick_can_standing",
         image_size: tuple[int, int] = (640, 512),
-        overlay: bool = True,
+        variant: str = "base",
         **kwargs: Any,
     ) -> None:
         self.task_name = task
-        self.layout: GoogleEpisode = episode_layout(task, 0)
+        self.variant = variant
+        self.layout: GoogleEpisode = variant_layout(task, 0, variant)
+        # ``base`` is visual matching (the real image); the others render an equivalent stage.
+        self.stage: Stage | None = None if variant == "base" else stage(task, variant)
         self.task_ref = task_reference(task)
         self.scene_ref = scene_reference(self.layout.scene)
         self.family_ref = family()
         self.kind = self.layout.kind
         self.image_size = tuple(image_size)
-        self.use_overlay = overlay
+        self.use_overlay = variant == "base"
         self._check_assets()
         self.objs: dict[str, Any] = {}
+        self.distractors: dict[str, Any] = {}
         self.cabinet: Any = None
         self._overlays: dict[str, np.ndarray] = {}
         self._keep_ids: torch.Tensor | None = None
@@ -109,16 +115,31 @@ class SimplerGoogleScene(BaseEnv):
 
     def _check_assets(self) -> None:
         """Every file any episode of the task loads, checked before anything is built (one line if missing)."""
-        overlays = self.scene_ref.get("overlays") or [self.scene_ref["overlay"]]
-        files = list(overlays)
+        files = (
+            list(self.scene_ref.get("overlays") or [self.scene_ref["overlay"]]) if self.use_overlay else []
+        )
         if "cabinet" in self.scene_ref:
-            files.append(self.scene_ref["cabinet"]["urdf"])
+            files.append(self._cabinet_file())
         require_simpler_files(files)
         self.models: ScannedModels | None = None
         if "model_json" in self.task_ref:
-            self.models = ScannedModels(self.task_ref["model_json"])
-            models = self.task_ref.get("objects") or sorted({m for t in self.task_ref["triplets"] for m in t})
-            self.models.require(list(models))
+            self.models = ScannedModels(self.layout.model_json or self.task_ref["model_json"])
+            if self.kind == "move_near":
+                n = (
+                    len(self.task_ref["triplets"])
+                    * len(self.task_ref["xy_configs"])
+                    * len(self.task_ref["pairs"])
+                )
+                models = {m for i in range(n) for m in variant_layout(self.task_name, i, self.variant).models}
+            else:
+                models = set(self.layout.models)
+            self.models.require(sorted(models | set(self.stage.distractors if self.stage else ())))
+
+    def _cabinet_file(self) -> str:
+        """The cabinet URDF relative to SIMPLER_ASSET_DIR: visual matching's, or the variant's station."""
+        if self.stage is None:
+            return self.scene_ref["cabinet"]["urdf"]
+        return f"custom/{self.stage.station}.urdf"
 
     @property
     def object_names(self) -> tuple[str, ...]:
@@ -175,11 +196,14 @@ class SimplerGoogleScene(BaseEnv):
 
     def _load_agent(self, options: dict) -> None:
         # The robot's URDF depends on the episode, so the layout is chosen here, before anything is built.
-        self.layout = episode_layout(self.task_name, int(options.get("episode", 0)))
+        self.layout = variant_layout(self.task_name, int(options.get("episode", 0)), self.variant)
         self.robot_uids = agent_uid(self.layout.urdf_version)
         super()._load_agent(options, self._base_pose())
 
     def _load_lighting(self, options: dict) -> None:
+        if self.stage is not None:
+            google_stage.add_lighting(self.scene, self.stage.lighting)
+            return
         light = self.scene_ref["lighting"]
         self.scene.set_ambient_light(light["ambient"])
         for direction, colour in light["directional"]:
@@ -193,15 +217,11 @@ class SimplerGoogleScene(BaseEnv):
                     obj, specular=f["robot_specular"], roughness=f["robot_roughness"]
                 )
         if self.kind in TABLE_KINDS:
-            (x0, x1), (y0, y1) = TABLE_XY
-            half = [(x1 - x0) / 2, (y1 - y0) / 2, TABLE_THICKNESS / 2]
-            builder = self.scene.create_actor_builder()
-            builder.add_box_collision(half_size=half)
-            builder.add_box_visual(
-                half_size=half, material=sapien.render.RenderMaterial(base_color=[0.6, 0.58, 0.55, 1.0])
+            rgb = self.stage.table_rgb if self.stage else (0.6, 0.58, 0.55)
+            self.table = google_stage.build_table(
+                self.scene, TABLE_XY, f["table_height"], TABLE_THICKNESS, rgb
             )
-            builder.initial_pose = sapien.Pose(p=[(x0 + x1) / 2, (y0 + y1) / 2, f["table_height"] - half[2]])
-            self.table = builder.build_static(name="table")
+        self.room = google_stage.build_room(self.scene, self.stage) if self.stage else []
         self.cabinet = None
         if "cabinet" in self.scene_ref:
             self._load_cabinet()
@@ -215,13 +235,22 @@ class SimplerGoogleScene(BaseEnv):
             )
             self._tune_object(name, actor)
             self.objs[name] = actor
+        self.distractors = {}
+        for i, name in enumerate(self.stage.distractors if self.stage else ()):
+            pose = sapien.Pose(p=[0.0, -2.0 - 0.3 * i, f["table_height"] + 0.5])
+            actor = self.models.build(self.scene, name, f["object_friction"], initial_pose=pose)
+            self._tune_object(name, actor)
+            self.distractors[name] = actor
 
     def _load_cabinet(self) -> None:
         c = self.scene_ref["cabinet"]
         loader = self.scene.create_urdf_loader()
         loader.fix_root_link = True
-        root = require_simpler_files([c["urdf"]])
-        builder = loader.parse(str(root / c["urdf"]))["articulation_builders"][0]
+        root = require_simpler_files([self._cabinet_file()])
+        urdf = (
+            google_stage.station_urdf(root / "custom", self.stage.station) if self.stage else root / c["urdf"]
+        )
+        builder = loader.parse(str(urdf))["articulation_builders"][0]
         builder.initial_pose = sapien.Pose(p=c["p"], q=c["q"])
         self.cabinet = builder.build(name="cabinet")
         for joint in self.cabinet.active_joints:
@@ -238,11 +267,13 @@ class SimplerGoogleScene(BaseEnv):
         body.set_angular_damping(damping)
         if self.kind != "move_near":
             return
-        special = dict(self.task_ref["densities"])
+        special = dict(self.layout.densities or self.task_ref["densities"])
         if name in special:
             ratio = special[name] / float(self.models.info(name).get("density", 1000))
             body.set_mass(body.mass * ratio)
             body.set_inertia(np.asarray(body.inertia) * ratio)
+        if self.stage is not None:  # MoveNearGoogleInScene-v0 keeps the models' own materials
+            return
         rough = self.task_ref["roughness"]
         for component in actor._objs[0].components:
             if isinstance(component, sapien.render.RenderBodyComponent):
@@ -255,7 +286,7 @@ class SimplerGoogleScene(BaseEnv):
     def _after_reconfigure(self, options: dict) -> None:
         super()._after_reconfigure(options)
         ids = [link.per_scene_id for link in self.agent.robot.get_links()]
-        ids += [actor.per_scene_id for actor in self.objs.values()]
+        ids += [actor.per_scene_id for actor in [*self.objs.values(), *self.distractors.values()]]
         if self.cabinet is not None:
             ids += [link.per_scene_id for link in self.cabinet.get_links()]
         self._keep_ids = torch.unique(torch.cat(ids))
@@ -282,7 +313,7 @@ class SimplerGoogleScene(BaseEnv):
 
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict) -> None:
         episode = int(options.get("episode", 0))
-        wanted = episode_layout(self.task_name, episode)
+        wanted = variant_layout(self.task_name, episode, self.variant)
         if (wanted.models, wanted.urdf_version) != (self.layout.models, self.layout.urdf_version):
             raise ValueError(
                 f"episode {episode} of {self.task_name} needs other objects or another robot URDF than the "
@@ -294,7 +325,15 @@ class SimplerGoogleScene(BaseEnv):
             self.cabinet.set_qpos(torch.zeros(1, len(self.cabinet.active_joints)))
         if self.objs:
             self._drop_objects()
-        self.agent.reset(torch.tensor([init_qpos(self.agent.robot)], dtype=torch.float32))
+        if self.distractors:
+            f = self.family_ref
+            xys = distractor_xys(self.task_name, episode, self.variant, wanted.xys[0], len(self.distractors))
+            drop_z = f["table_height"] + f["drop_height"]
+            actors = list(self.distractors.values())
+            google_stage.drop_distractors(self, actors, xys, wanted.quats[0], drop_z, f["settle_s"])
+        head = self.stage.head if self.stage else HEAD_BASE
+        q = google_stage.with_head(init_qpos(self.agent.robot), self.agent.robot, head)
+        self.agent.reset(torch.tensor([q], dtype=torch.float32))
         self.agent.robot.set_pose(self._base_pose())
         if self.cabinet is not None and self.layout.drawer is not None:
             q = torch.zeros(1, len(self.cabinet.active_joints))

@@ -20,7 +20,10 @@ the same interface as :class:`envs.simpler.env.SimplerEnv` (today's primitive Pa
 * ``info``: ``success``, ``partial`` (the source was grasped at some step), ``instruction``,
   ``task``, ``family``, ``episode``, ``variant``, ``objects``, ``step``, ``embodiment``.
 
-Visual matching only (variant ``base``). Assets come from ``MS_ASSET_DIR`` and ``SIMPLER_ASSET_DIR``
+Variants: ``base`` is visual matching (the real image behind robot and objects); the Google-robot
+tasks also take SimplerEnv's variant-aggregation variants (:mod:`envs.simpler.real_variants`:
+``sim_base``, table textures, backgrounds, lighting, distractors, cameras, cabinets), which render
+an equivalent stage instead; SimplerEnv has no variant aggregation for Bridge. Assets come from ``MS_ASSET_DIR`` and ``SIMPLER_ASSET_DIR``
 (:mod:`envs.simpler.assets`); a missing one stops with one line naming it.
 """
 
@@ -35,13 +38,14 @@ import numpy as np
 from envs.simpler.assets import require_robot
 from envs.simpler.env import MAX_ROTATION_RAD, MAX_TRANSLATION_M, ROBOT_OBS_DIM, ManiSkillWrapper
 from envs.simpler.official import to_official_action
+from envs.simpler.real_variants import check_real_variant, task_variants
 from envs.simpler.reference import reference, task_reference
 from envs.simpler.tasks import FAMILIES, TaskSpec, check_task
 
 EMBODIMENT = {"bridge": "widowx250s", "google_robot": "googlerobot"}
 MS_IDS = {"bridge": "RoboVLMSimplerBridge-v1", "google_robot": "RoboVLMSimplerGoogle-v1"}
 CAMERA_UIDS = {"bridge": "3rd_view_camera", "google_robot": "overhead_camera"}
-VARIANTS = ("base",)
+VARIANTS = ("base",)  # every task's; the Google-robot tasks add real_variants.task_variants(task)
 CAMERAS = ("static",)
 
 
@@ -87,10 +91,7 @@ class SimplerRealEnv(ManiSkillWrapper):
         self.task: TaskSpec = check_real_task(task)
         self.family = FAMILIES[self.task.family]
         self.embodiment = EMBODIMENT[self.task.family]
-        if variant not in VARIANTS:
-            raise ValueError(
-                f"variant {variant!r} is not built on SimplerEnv's embodiments; valid: {', '.join(VARIANTS)}"
-            )
+        check_real_variant(task, variant)
         bad = [c for c in cameras if c not in CAMERAS]
         if bad:
             raise ValueError(f"unknown camera(s) {bad}; valid: {', '.join(CAMERAS)}")
@@ -104,13 +105,7 @@ class SimplerRealEnv(ManiSkillWrapper):
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.family.control_hz}
-        w, h = self.image_size
-        spaces: dict[str, gym.Space] = {}
-        if self.cameras:
-            spaces["rgb_static"] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
-        spaces["robot_obs"] = gym.spaces.Box(-np.inf, np.inf, (ROBOT_OBS_DIM,), np.float32)
-        spaces["scene_obs"] = gym.spaces.Box(-np.inf, np.inf, (7 * self._n_objects() + 10,), np.float32)
-        self.observation_space = gym.spaces.Dict(spaces)
+        self._set_observation_space()
         limit = np.array([MAX_TRANSLATION_M] * 3 + [MAX_ROTATION_RAD] * 3 + [1.0], dtype=np.float32)
         self.action_space = gym.spaces.Box(-limit, limit, dtype=np.float32)
         self._closedness = 0.0
@@ -118,6 +113,21 @@ class SimplerRealEnv(ManiSkillWrapper):
         self.episode = 0
         self._ms: Any = None
         self._build()
+
+    def _set_observation_space(self) -> None:
+        """The spaces of the current variant (move near without distractors has two objects, not three)."""
+        w, h = self.image_size
+        spaces: dict[str, gym.Space] = {}
+        if self.cameras:
+            spaces["rgb_static"] = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
+        spaces["robot_obs"] = gym.spaces.Box(-np.inf, np.inf, (ROBOT_OBS_DIM,), np.float32)
+        spaces["scene_obs"] = gym.spaces.Box(-np.inf, np.inf, (7 * self._n_objects() + 10,), np.float32)
+        self.observation_space = gym.spaces.Dict(spaces)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The variants this task takes on SimplerEnv's embodiment."""
+        return ("base", *task_variants(self.task.name)) if self.google else VARIANTS
 
     @property
     def google(self) -> bool:
@@ -131,9 +141,9 @@ class SimplerRealEnv(ManiSkillWrapper):
 
     def _n_objects(self) -> int:
         if self.google:
-            from envs.simpler.google_layout import episode_layout
+            from envs.simpler.google_variant_layout import variant_layout
 
-            return len(episode_layout(self.task.name, 0).models)
+            return len(variant_layout(self.task.name, 0, self.variant).models)
         return 2
 
     @property
@@ -148,11 +158,12 @@ class SimplerRealEnv(ManiSkillWrapper):
         import envs.simpler.google_scene  # noqa: F401 - registers RoboVLMSimplerGoogle-v1
 
         require_robot(self.embodiment)
+        scene_kwargs = {"variant": self.variant} if self.google else {"overlay": True}
         self._make_ms(
             MS_IDS[self.task.family],
             task=self.task.name,
             image_size=self.image_size,
-            overlay=self.variant == "base",
+            **scene_kwargs,
             obs_mode="rgb+segmentation" if self.cameras else "none",
             control_mode=reference()["families"][self.task.family]["control_mode"],
         )
@@ -164,10 +175,11 @@ class SimplerRealEnv(ManiSkillWrapper):
         if unknown:
             raise ValueError(f"unknown reset option(s) {sorted(unknown)}; valid: episode, variant")
         variant = options.get("variant", self.variant)
-        if variant not in VARIANTS:
-            raise ValueError(
-                f"variant {variant!r} is not built on SimplerEnv's embodiments; valid: {', '.join(VARIANTS)}"
-            )
+        check_real_variant(self.task.name, variant)
+        if variant != self.variant:  # another stage: a new ManiSkill scene, perhaps other spaces
+            self.variant = variant
+            self._set_observation_space()
+            self._build()
         if "episode" in options:
             episode = int(options["episode"])
             if episode < 0:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from envs.simpler.google_layout import episode_layout
+from envs.simpler.google_variant_layout import variant_layout
 from envs.simpler.reference import task_reference
 from envs.simpler.tasks import TASKS
 from policies.expert.simpler_scripts import Phase, PhasedScript, State, _clip_norm, parse
@@ -195,9 +195,9 @@ def near_spot(
 class GoogleRobotScript(PhasedScript):
     """The expert of one Google-robot episode: ``act(obs)`` gives the next 7-D action."""
 
-    def __init__(self, task: str, episode: int, names: tuple[str, ...]) -> None:
+    def __init__(self, task: str, episode: int, names: tuple[str, ...], variant: str = "base") -> None:
         self.task = TASKS[task]
-        self.layout = episode_layout(task, episode)
+        self.layout = variant_layout(task, episode, variant)
         if tuple(names) != self.layout.models:
             raise ValueError(
                 f"expert: episode {episode} of {task} has objects {self.layout.models}, got {names}"
@@ -220,7 +220,7 @@ class GoogleRobotScript(PhasedScript):
         from envs.simpler.reference import task_reference
         from envs.simpler.scanned import ScannedModels
 
-        return ScannedModels(task_reference(self.task.name)["model_json"])
+        return ScannedModels(self.layout.model_json or task_reference(self.task.name)["model_json"])
 
     def _long_axis(self, name: str, s: State) -> np.ndarray:
         size = self._models().bbox_size(name)

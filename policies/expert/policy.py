@@ -50,7 +50,11 @@ class ExpertPolicy(Policy):
                 if key not in info:
                     raise ValueError(f"expert: a reset info with 'objects' lacks {key!r}")
             self._simpler[slot] = script_for(
-                info["task"], int(info["episode"]), tuple(info["objects"]), info.get("embodiment", "panda")
+                info["task"],
+                int(info["episode"]),
+                tuple(info["objects"]),
+                info.get("embodiment", "panda"),
+                info.get("variant", "base"),
             )
             return
         self._simpler.pop(slot, None)

@@ -445,8 +445,11 @@ class WidowXBridgeScript(PhasedScript):
         return bool(commanded and np.linalg.norm(goal_p - s.tcp) < phase.tol)
 
 
-def script_for(task: str, episode: int, names: tuple[str, ...], embodiment: str = "panda") -> Any:
-    """The expert of one episode for the embodiment the env reports (``info["embodiment"]``)."""
+def script_for(
+    task: str, episode: int, names: tuple[str, ...], embodiment: str = "panda", variant: str = "base"
+) -> Any:
+    """The expert of one episode for the embodiment the env reports (``info["embodiment"]``); the
+    Google robot's variant (``info["variant"]``) sets its layout in variant aggregation."""
     if embodiment == "panda":
         return SimplerScript(task, episode, names)
     if embodiment == "widowx250s":
@@ -454,5 +457,5 @@ def script_for(task: str, episode: int, names: tuple[str, ...], embodiment: str 
     if embodiment == "googlerobot":
         from policies.expert.google_scripts import GoogleRobotScript
 
-        return GoogleRobotScript(task, episode, names)
+        return GoogleRobotScript(task, episode, names, variant)
     raise ValueError(f"expert: unknown embodiment {embodiment!r}; valid: panda, widowx250s, googlerobot")
