@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import gymnasium as gym
 import numpy as np
@@ -11,17 +10,13 @@ import pytest
 
 import envs  # noqa: F401 - registers the ids
 from envs.simpler import TASKS
-from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
+from envs.simpler.vulkan import VulkanUnavailable
+from tests.simpler_assets import require_vulkan
 
 
 @pytest.fixture(scope="module", autouse=True)
 def vulkan() -> None:
-    try:
-        check_vulkan()
-    except VulkanUnavailable as exc:
-        if os.environ.get("CI"):
-            raise  # CI installs lavapipe: a missing device there is a failure, not a skip
-        pytest.skip(str(exc))
+    require_vulkan()  # CI installs lavapipe: a missing device there is a failure, not a skip
 
 
 def _env(task: str, **kwargs):

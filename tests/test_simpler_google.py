@@ -8,16 +8,16 @@ they skip with the reason when either is missing.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
 from envs.simpler import TASKS
-from envs.simpler.assets import SimplerAssetsMissing, require_robot, require_simpler_files
+from envs.simpler.assets import SimplerAssetsMissing
 from envs.simpler.google_layout import base_quat, episode_layout, google_tasks, instruction, object_words
 from envs.simpler.reference import reference, scene_reference, task_reference
+from tests.simpler_assets import require_assets
 
 GOOGLE_TASKS = google_tasks()
 FAMILY = reference()["families"]["google_robot"]
@@ -135,28 +135,9 @@ def test_planner_is_jerk_limited_and_reaches_the_target() -> None:
 
 
 # --- the scenes -----------------------------------------------------------------------------------
-def _assets_reason() -> str | None:
-    try:
-        require_simpler_files(["custom/info_pick_custom_v0.json", "custom/mk_station_recolor.urdf"])
-        require_robot("googlerobot")
-    except SimplerAssetsMissing as exc:
-        return str(exc)
-    return None
-
-
 @pytest.fixture(scope="module")
 def assets() -> None:
-    reason = _assets_reason()
-    if reason is not None:
-        pytest.skip(f"SimplerEnv assets absent: {reason}")
-    from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
-
-    try:
-        check_vulkan()
-    except VulkanUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+    require_assets(["custom/info_pick_custom_v0.json", "custom/mk_station_recolor.urdf"], "googlerobot")
 
 
 SIZE = (80, 64)

@@ -6,7 +6,6 @@ folder (``SIMPLER_ASSET_DIR``); they skip with the reason when either is missing
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -17,37 +16,17 @@ import envs  # noqa: F401 - registers the ids
 from envs.simpler import TASKS, real_gym_id
 from envs.simpler.assets import SimplerAssetsMissing, require_robot, require_simpler_files
 from envs.simpler.reference import layout_reference, reference, scene_reference, sources, task_reference
+from tests.simpler_assets import require_assets
 
 REAL_TASKS = tuple(t for t in reference()["tasks"] if TASKS[t].family == "bridge")
 
 
-def _assets_reason() -> str | None:
-    try:
-        require_simpler_files(["custom/info_bridge_custom_v0.json", "real_inpainting/bridge_real_eval_1.png"])
-        require_robot("widowx250s")
-    except SimplerAssetsMissing as exc:
-        return str(exc)
-    return None
-
-
-def _require_vulkan() -> None:
-    """Skip without a Vulkan device (CI must have one: there it is an error)."""
-    from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
-
-    try:
-        check_vulkan()
-    except VulkanUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+BRIDGE_FILES = ("custom/info_bridge_custom_v0.json", "real_inpainting/bridge_real_eval_1.png")
 
 
 @pytest.fixture(scope="module")
 def assets() -> None:
-    reason = _assets_reason()
-    if reason is not None:
-        pytest.skip(f"SimplerEnv assets absent: {reason}")
-    _require_vulkan()
+    require_assets(BRIDGE_FILES, "widowx250s")
 
 
 # --- the numbers file -------------------------------------------------------------------------------
@@ -221,12 +200,7 @@ def test_alignment_cli_stops_in_one_line_without_the_overlays(tmp_path, monkeypa
 
 @pytest.fixture(scope="module")
 def google_assets() -> None:
-    try:
-        require_simpler_files(["real_inpainting/open_drawer_a0.png", "custom/mk_station_recolor.urdf"])
-        require_robot("googlerobot")
-    except SimplerAssetsMissing as exc:
-        pytest.skip(f"SimplerEnv assets absent: {exc}")
-    _require_vulkan()
+    require_assets(["real_inpainting/open_drawer_a0.png", "custom/mk_station_recolor.urdf"], "googlerobot")
 
 
 @pytest.mark.slow

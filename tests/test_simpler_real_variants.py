@@ -8,7 +8,6 @@ either is missing. Each variant is checked to change what it claims and nothing 
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ from envs.simpler.real_variants import (
     task_variants,
 )
 from envs.simpler.variants import VARIANTS
+from tests.simpler_assets import require_assets
 
 SIZE = (96, 80)
 
@@ -104,21 +104,7 @@ def test_distractors_drop_where_simplerenv_allows_and_repeat() -> None:
 # --- scenes ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def assets() -> None:
-    from envs.simpler.assets import SimplerAssetsMissing, require_robot, require_simpler_files
-
-    try:
-        require_simpler_files(["custom/info_pick_custom_v0.json", "custom/mk_station2.urdf"])
-        require_robot("googlerobot")
-    except SimplerAssetsMissing as exc:
-        pytest.skip(f"SimplerEnv assets absent: {exc}")
-    from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
-
-    try:
-        check_vulkan()
-    except VulkanUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+    require_assets(["custom/info_pick_custom_v0.json", "custom/mk_station2.urdf"], "googlerobot")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ policy fails it."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ from bench import video
 from bench.merge import main as merge_main
 from bench.regression import Baseline, assert_no_regression
 from bench.session import main as run_main
-from envs.simpler.vulkan import VulkanUnavailable, check_vulkan
 from policies.expert import ExpertPolicy
+from tests.simpler_assets import require_vulkan
 
 BASELINE = Path(__file__).resolve().parents[1] / "results" / "baselines" / "expert_simpler_vm.json"
 TASKS = "put_carrot_on_plate,open_drawer_top"
@@ -32,12 +31,7 @@ class GripperNeverCloses(ExpertPolicy):
 
 @pytest.fixture(scope="module", autouse=True)
 def vulkan() -> None:
-    try:
-        check_vulkan()
-    except VulkanUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+    require_vulkan()
 
 
 def _run(policy: str, out: Path) -> Path:

@@ -28,8 +28,9 @@ Link = tuple[int, int]  # (body unique id, link index; -1 the base)
 Layer = tuple[np.ndarray, np.ndarray]  # (rgb uint8 H x W x 3, depth buffer float32 H x W)
 Box = tuple[int, int, int, int]  # (first row, end row, first column, end column) of the image
 
-REST_FRAMES = 3  # frames a link must keep its pose and colours before it joins the resting layer
-STATE_TOL = 0.0  # exact: TinyRenderer can redraw a large triangle differently after a 1e-5 m move
+# Frames a link must keep its pose and colours, exactly (TinyRenderer can draw a large triangle
+# differently after a 1e-5 m move), before it joins the resting layer.
+REST_FRAMES = 3
 BOX_PAD_M, BOX_PAD_PX = 0.005, 2  # margins of the moving layer's rectangle around its links
 
 
@@ -139,13 +140,13 @@ class LayeredRenderer:
         states = self._states(cid)
         for link, state in states.items():
             last = self._last.get(link)
-            kept = last is not None and np.abs(state - last).max() <= STATE_TOL
+            kept = last is not None and np.array_equal(state, last)
             self._still[link] = self._still.get(link, 0) + 1 if kept else 0
         self._last = states
         if self._background is None:
             self._background = self._draw(cid, set(states), self._full())[0]
         resting = {link for link, n in self._still.items() if n >= REST_FRAMES}
-        moved = any(np.abs(states[link] - then).max() > STATE_TOL for link, then in self._resting.items())
+        moved = any(not np.array_equal(states[link], then) for link, then in self._resting.items())
         redraw = self._under is None or moved or not resting <= self._resting.keys()
         if redraw:
             self._resting = {link: states[link] for link in resting}
